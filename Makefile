@@ -1,0 +1,61 @@
+# ringfence — the two commands of the README, and a few more for developers.
+#
+#   make demo    install what is missing, build, replay the 19 July content
+#                failure through every layer of ringfence
+#   make test    install what is missing, build, run the whole suite: unit
+#                tests, CLI integration tests, fuzz-corpus replay — then all of
+#                it again built with AddressSanitizer + UBSan
+#   make fuzz    run every libFuzzer harness (FUZZ_SECONDS each, default 600)
+#   make bench   the interpreter benchmark at 10,000 instances
+#   make clean
+
+BUILD       ?= build
+BUILD_ASAN  ?= build-asan
+BUILD_FUZZ  ?= build-fuzz
+JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
+FUZZ_SECONDS ?= 600
+CMAKE_FLAGS ?=
+
+.PHONY: all deps build build-asan test test-release test-asan demo fuzz bench clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+$(BUILD)/build.ninja: | deps
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS)
+
+build: deps $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j $(JOBS)
+
+$(BUILD_ASAN)/build.ninja: | deps
+	cmake -S . -B $(BUILD_ASAN) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DRF_SANITIZE=ON $(CMAKE_FLAGS)
+
+build-asan: deps $(BUILD_ASAN)/build.ninja
+	cmake --build $(BUILD_ASAN) -j $(JOBS)
+
+test-release: build
+	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+
+test-asan: build-asan
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	  ctest --test-dir $(BUILD_ASAN) --output-on-failure -j $(JOBS)
+
+test: test-release test-asan
+	@echo "make test: all suites passed (release and ASan+UBSan)"
+
+demo: build
+	@examples/channel-291/demo.sh $(BUILD)/bin/ringfence
+
+fuzz:
+	@scripts/install-deps.sh --fuzz
+	CC=clang cmake -S . -B $(BUILD_FUZZ) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRF_FUZZ=ON
+	cmake --build $(BUILD_FUZZ) -j $(JOBS)
+	@scripts/fuzz.sh $(BUILD_FUZZ) $(FUZZ_SECONDS)
+
+bench: build
+	$(BUILD)/bin/ringfence bench interp --instances 10000 --events 1000000
+
+clean:
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)

@@ -1,0 +1,72 @@
+/*
+ * limits.h — every size and count limit of ringfence in one place, each with
+ * the reason for its value. Untrusted input (YAML, channel files, events) is
+ * checked against these before anything is allocated for it, so a hostile
+ * file cannot make a reader allocate without bound.
+ */
+#ifndef RINGFENCE_LIMITS_H
+#define RINGFENCE_LIMITS_H
+
+/* Error detail buffers: long enough for a path plus a sentence naming an
+ * instance, field, sensor version and counts. */
+#define RF_ERR_FILE_MAX 256
+#define RF_ERR_MSG_MAX 512
+
+/* Names of template types and fields: [a-z0-9_]{1,64} (DESIGN.md). */
+#define RF_NAME_MAX 64
+
+/* Instance ids: [A-Za-z0-9_.:-]{1,128}; long enough for "vendor:family:nnn"
+ * style ids, short enough to print in one log line. */
+#define RF_ID_MAX 128
+
+/* Sensor versions like "7.11.18110": digits, letters, '.', '-', '+', '_'. */
+#define RF_SENSOR_VERSION_MAX 64
+
+/* Fields in one template type. Real sensor features supply tens of inputs;
+ * 256 keeps the field index in one byte of headroom while far above need. */
+#define RF_MAX_FIELDS 256
+
+/* Instances in one channel. Rapid-response channels carry thousands; 100k
+ * bounds interpreter build memory (see docs/performance.md). */
+#define RF_MAX_INSTANCES 100000
+
+/* One string criterion value or event string input, in bytes. Paths and
+ * pipe names are far shorter; 4 KiB covers command lines. */
+#define RF_MAX_STRING 4096
+
+/* Values in one one_of list. */
+#define RF_MAX_ONE_OF 4096
+
+/* Embedded tests per instance. */
+#define RF_MAX_TESTS 64
+
+/* Whole-file limits: a source (YAML) file and a binary channel file. A
+ * 100,000-instance channel compiles to well under this; anything larger is
+ * refused before it is read into memory. */
+#define RF_MAX_SOURCE_BYTES (32u * 1024u * 1024u)
+#define RF_MAX_CHANNEL_BYTES (64u * 1024u * 1024u)
+
+/* YAML nesting depth. Documents nest at most 6 deep; 32 leaves room and
+ * stops deep-nesting bombs long before the parser's stack is at risk. */
+#define RF_MAX_YAML_DEPTH 32
+
+/* YAML nodes (scalars + collections) in one document: bounds memory for
+ * pathological files; a 100,000-instance channel needs about 2.5 million. */
+#define RF_MAX_YAML_NODES 4000000u
+
+/* Documents of each kind in one workspace. */
+#define RF_MAX_TYPES 1024
+#define RF_MAX_SENSORS 1024
+
+/* One line of a JSON-lines event file, and the inputs of one event. */
+#define RF_MAX_EVENT_LINE (1024u * 1024u)
+#define RF_MAX_INPUTS RF_MAX_FIELDS
+
+/* Total patterns handed to the matching engine for one channel: Vectorscan
+ * compile time and memory grow with it (docs/performance.md). */
+#define RF_MAX_PATTERNS 200000
+
+/* Regex length, in bytes, before compilation. */
+#define RF_MAX_REGEX 1024
+
+#endif

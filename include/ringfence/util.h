@@ -1,0 +1,76 @@
+/*
+ * util.h — small helpers every module and program shares: whole-file reads
+ * with a size limit, atomic file writes, SHA-256, UTF-8 checks, hex, and
+ * bounded string building. Kept public because the programs need them too
+ * (STYLE.md: programs use only the public API).
+ */
+#ifndef RINGFENCE_UTIL_H
+#define RINGFENCE_UTIL_H
+
+#include <stdio.h>
+
+#include "ringfence/ringfence.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * Read a whole regular file. Fails with RF_E_IO (missing, a directory,
+ * unreadable) or RF_E_LIMIT (larger than max) before reading it.
+ * On success *out is malloc'd with one extra NUL byte after *len bytes;
+ * the caller frees it.
+ */
+rf_rc rf_file_read(const char *path, size_t max, uint8_t **out, size_t *len,
+                   rf_err *err) RF_WUR;
+
+/*
+ * Write a file atomically: write PATH.tmp.PID, fsync, rename over PATH,
+ * fsync the directory. mode is the new file's permission bits.
+ */
+rf_rc rf_file_write_atomic(const char *path, const void *buf, size_t len,
+                           unsigned mode, rf_err *err) RF_WUR;
+
+/* SHA-256 of buf (OpenSSL libcrypto). */
+void rf_sha256(const void *buf, size_t len, uint8_t out[32]);
+
+/* Lower-case hex of n bytes into out (2n+1 bytes, NUL-terminated). */
+void rf_hex(const uint8_t *in, size_t n, char *out);
+
+/*
+ * If buf[0..len) is valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF),
+ * return 1. Otherwise return 0 and, if bad_off is not NULL, store the offset
+ * of the first invalid byte.
+ */
+int rf_utf8_valid(const char *buf, size_t len, size_t *bad_off);
+
+/* strdup that returns NULL on NULL. */
+char *rf_strdup(const char *s);
+char *rf_strndup(const char *s, size_t n);
+
+/* A growable byte buffer. */
+typedef struct rf_buf {
+    uint8_t *data;
+    size_t len;
+    size_t cap;
+    int oom; /* set once an append failed; later appends do nothing */
+} rf_buf;
+
+void rf_buf_init(rf_buf *b);
+void rf_buf_free(rf_buf *b);
+void rf_buf_append(rf_buf *b, const void *p, size_t n);
+void rf_buf_printf(rf_buf *b, const char *fmt, ...) RF_PRINTF(2, 3);
+/* NUL-terminate and hand the data over (caller frees); NULL after oom. */
+char *rf_buf_take(rf_buf *b);
+
+/* Parse a base-10 integer with full checks (whole string, range). */
+rf_rc rf_parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out) RF_WUR;
+rf_rc rf_parse_u64(const char *s, uint64_t hi, uint64_t *out) RF_WUR;
+
+/* Monotonic clock in nanoseconds. */
+uint64_t rf_now_ns(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

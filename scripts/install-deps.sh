@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# install-deps.sh — installs the Debian packages ringfence needs to build and
+# test, if any are missing. Called by `make demo` and `make test`; safe to run
+# again (it only asks apt when something is missing). Uses sudo when not root.
+#   scripts/install-deps.sh [--fuzz]   (--fuzz adds clang for libFuzzer)
+set -euo pipefail
+
+pkgs=(build-essential cmake ninja-build pkg-config libyaml-dev libjansson-dev
+      libvectorscan-dev libpcre2-dev libcmocka-dev libssl-dev)
+if [ "${1:-}" = "--fuzz" ]; then
+  pkgs+=(clang libclang-rt-14-dev)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "ringfence: installing missing Debian packages: ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then
+    SUDO="sudo"
+  else
+    echo "ringfence: need root (or sudo) to install: ${missing[*]}" >&2
+    exit 2
+  fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
