@@ -64,10 +64,12 @@ typedef struct rf_workspace {
 rf_rc rf_workspace_new(rf_workspace **out) RF_WUR;
 
 /*
- * Load DIR/types/*.yaml and DIR/sensors/*.yaml (files in name order). A
- * missing types/ or sensors/ folder is an empty list, not an error; a file
- * that fails to parse is. Duplicate (name, version) types and duplicate
- * sensor versions are errors naming both files.
+ * Load every .yaml and .yml file of DIR/types and DIR/sensors (files in
+ * name order; hidden files skipped). DIR itself must be a directory
+ * (RF_E_IO otherwise). A missing types/ or sensors/ folder is an empty list,
+ * not an error; a file that fails to parse is, and so is a SensorManifest in
+ * types/ or a TemplateType in sensors/. Duplicate (name, version) types and
+ * duplicate sensor versions are errors naming both files.
  * On success *out is a new workspace the caller frees.
  */
 rf_rc rf_workspace_load(const char *dir, rf_workspace **out, rf_err *err) RF_WUR;
