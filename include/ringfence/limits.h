@@ -69,4 +69,16 @@
 /* Regex length, in bytes, before compilation. */
 #define RF_MAX_REGEX 1024
 
+/* Validator findings listed per stage; more are counted, not listed, so a
+ * 100,000-instance channel wrong everywhere still gives a readable report. */
+#define RF_MAX_FINDINGS_PER_STAGE 1000
+
+/* Synthetic events per sensor in the validator's execution stage: one per
+ * instance up to the instance limit, so every instance is exercised. */
+#define RF_MAX_SYNTHETIC_EVENTS RF_MAX_INSTANCES
+
+/* One replay-corpus file (JSON lines), read whole: a million recorded events
+ * is about 200 MiB. */
+#define RF_MAX_CORPUS_BYTES (1024u * 1024u * 1024u)
+
 #endif
