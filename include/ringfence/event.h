@@ -29,12 +29,17 @@ typedef struct rf_event {
  * (unknown key, wrong type, integer out of int64 range), RF_E_LIMIT (too many
  * inputs, string too long). On success *out is owned by the caller
  * (rf_event_free).
+ * Details: "inputs" is required; trailing whitespace after the object is
+ * allowed; a string input may hold "\u0000" (len counts it) and is bounded
+ * only by the line limit. The event and everything it points to are ONE
+ * allocation: do not pass a hand-built rf_event to rf_event_free.
  */
 rf_rc rf_event_parse(const char *line, size_t len, rf_event **out, rf_err *err) RF_WUR;
 
 void rf_event_free(rf_event *ev);
 
-/* Serialise an event as one JSON line (no newline); caller frees *out. */
+/* Serialise an event as one JSON line (no newline); caller frees *out with
+ * free(). RF_E_SCHEMA if a string input is not valid UTF-8. */
 rf_rc rf_event_to_json(const rf_event *ev, char **out) RF_WUR;
 
 #ifdef __cplusplus

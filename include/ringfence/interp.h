@@ -70,7 +70,8 @@ uint32_t rf_interp_inputs_supplied(const rf_interp *ip); /* by its sensor */
 const char *rf_interp_instance_id(const rf_interp *ip, uint32_t idx);
 rf_action rf_interp_instance_action(const rf_interp *ip, uint32_t idx);
 rf_severity rf_interp_instance_severity(const rf_interp *ip, uint32_t idx);
-/* Bytes held by the interpreter's databases and tables (approximate). */
+/* Bytes held by the interpreter's databases and tables, plus one scratch
+ * (approximate). */
 size_t rf_interp_memory(const rf_interp *ip);
 
 /*

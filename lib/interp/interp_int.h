@@ -1,0 +1,143 @@
+/*
+ * interp_int.h — what the files of lib/interp share and nobody else sees:
+ * the translation of a criterion into a Vectorscan expression (pattern.c),
+ * the exact-value hash tables and the int interval lists (table.c), and a
+ * test hook for the scratch epoch. The public contract is interp.h.
+ */
+#ifndef RINGFENCE_LIB_INTERP_INT_H
+#define RINGFENCE_LIB_INTERP_INT_H
+
+#include <stdint.h>
+
+#include "ringfence/interp.h"
+#include "ringfence/util.h"
+
+/* The YAML keyword of a criterion kind ("glob"); never NULL. */
+const char *rfinterp_kind_name(rf_crit_kind k);
+
+/* 1 for the kinds that go to the Vectorscan database of their field. */
+int rfinterp_is_pattern_kind(rf_crit_kind k);
+
+/*
+ * Translate one pattern-kind string criterion into a Vectorscan expression,
+ * appended NUL-terminated to *out, and its compile flags into *flags.
+ * Returns RF_E_SCHEMA for a criterion that is not a pattern-kind string
+ * criterion with one value, RF_E_LIMIT for a value over its length limit
+ * (messages name the problem, not the instance: callers add that).
+ */
+rf_rc rfinterp_pattern(const rf_crit *c, rf_buf *out, unsigned *flags, rf_err *err);
+
+/*
+ * How the interpreter evaluates a pattern-kind criterion (c already checked:
+ * a string criterion with one value). *lit / *litlen: the literal for
+ * PREFIX, SUFFIX, CONTAINS and EQUALS (for a glob, the part between its
+ * leading and trailing stars).
+ */
+typedef enum rfinterp_class {
+    RFI_ANYSTR,   /* every string value matches ("*", empty prefix...) */
+    RFI_PREFIX,   /* literal at the start */
+    RFI_SUFFIX,   /* literal at the end */
+    RFI_CONTAINS, /* literal anywhere */
+    RFI_EQUALS,   /* literal is the whole value (a glob with no wildcard) */
+    RFI_REGEX,    /* compile rfinterp_pattern's expression */
+} rfinterp_class;
+
+rfinterp_class rfinterp_classify(const rf_crit *c, const char **lit, uint32_t *litlen);
+
+/* An escaped literal expression (bytes reversed when asked), NUL-terminated. */
+rf_rc rfinterp_literal(const char *s, uint32_t len, int reversed, rf_buf *out);
+
+/* Fast 64-bit hash of a byte string (wyhash-style multiply-fold). */
+uint64_t rfinterp_hash_bytes(const void *p, size_t n);
+
+/* ---- exact string values: open addressing, keys stored once ---- */
+
+typedef struct rfinterp_sslot {
+    uint64_t hash;
+    uint32_t koff, klen; /* key bytes in keys[koff .. koff+klen) */
+    uint32_t poff, pn;   /* criterion ids in posts[poff .. poff+pn); pn == 0: empty */
+} rfinterp_sslot;
+
+typedef struct rfinterp_stab {
+    uint32_t mask; /* slots - 1 (slots is a power of two); unused when nkeys == 0 */
+    uint32_t nkeys;
+    uint32_t minlen, maxlen; /* of the keys: inputs outside cannot be equal */
+    rfinterp_sslot *slots;
+    char *keys;
+    uint32_t *posts;
+    size_t keybytes, nposts;
+} rfinterp_stab;
+
+/* A (key, criterion) pair collected while building. */
+typedef struct rfinterp_sent {
+    uint64_t hash;
+    uint32_t koff, klen; /* in the builder's arena */
+    uint32_t crit;
+} rfinterp_sent;
+
+typedef struct rfinterp_sbuild {
+    rf_buf arena; /* key bytes (lower-cased for a nocase table) */
+    rfinterp_sent *ents;
+    size_t n, cap;
+} rfinterp_sbuild;
+
+void rfinterp_sbuild_init(rfinterp_sbuild *b);
+void rfinterp_sbuild_free(rfinterp_sbuild *b);
+/* Add (key, crit); lower-case ASCII when fold. RF_E_NOMEM on failure. */
+rf_rc rfinterp_sbuild_add(rfinterp_sbuild *b, const char *s, uint32_t len, int fold,
+                          uint32_t crit);
+/* Turn the collected pairs into t (which the caller zeroed); frees nothing of b. */
+rf_rc rfinterp_stab_finish(rfinterp_sbuild *b, rfinterp_stab *t);
+void rfinterp_stab_free(rfinterp_stab *t);
+size_t rfinterp_stab_memory(const rfinterp_stab *t);
+/* Criterion ids for key s, or NULL with *n = 0. */
+const uint32_t *rfinterp_stab_find(const rfinterp_stab *t, const char *s, uint32_t len,
+                                   uint32_t *n);
+
+/* ---- exact int values ---- */
+
+typedef struct rfinterp_islot {
+    int64_t key;
+    uint32_t poff, pn; /* pn == 0: empty */
+} rfinterp_islot;
+
+typedef struct rfinterp_itab {
+    uint32_t mask, nkeys;
+    rfinterp_islot *slots;
+    uint32_t *posts;
+    size_t nposts;
+} rfinterp_itab;
+
+typedef struct rfinterp_ient {
+    int64_t key;
+    uint32_t crit;
+} rfinterp_ient;
+
+rf_rc rfinterp_itab_finish(rfinterp_ient *ents, size_t n, rfinterp_itab *t);
+void rfinterp_itab_free(rfinterp_itab *t);
+size_t rfinterp_itab_memory(const rfinterp_itab *t);
+const uint32_t *rfinterp_itab_find(const rfinterp_itab *t, int64_t key, uint32_t *n);
+
+/* ---- int ranges: sorted by lo, with the largest hi of each block ---- */
+
+#define RFINTERP_RANGE_BLOCK 16u
+
+typedef struct rfinterp_range {
+    int64_t lo, hi;
+    uint32_t crit;
+} rfinterp_range;
+
+typedef struct rfinterp_rlist {
+    uint32_t n;
+    rfinterp_range *r;  /* sorted by lo */
+    int64_t *block_max; /* max hi of r[b*BLOCK .. (b+1)*BLOCK) */
+} rfinterp_rlist;
+
+/* Takes ownership of r (n entries); sorts it. */
+rf_rc rfinterp_rlist_finish(rfinterp_range *r, uint32_t n, rfinterp_rlist *l);
+void rfinterp_rlist_free(rfinterp_rlist *l);
+
+/* Test hook: set a scratch's epoch counter (to exercise wraparound). */
+void rfinterp_scratch_set_epoch(rf_interp_scratch *s, uint32_t epoch);
+
+#endif

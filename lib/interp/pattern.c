@@ -1,0 +1,226 @@
+/*
+ * pattern.c — string criteria as Vectorscan expressions, and the validator's
+ * one-criterion compile check (rf_interp_check_crit).
+ *
+ * Every literal byte except [A-Za-z0-9] is written as \xHH, so no value can
+ * smuggle regex syntax into a prefix, suffix, contains or glob. We never set
+ * HS_FLAG_UTF8: sensor inputs may be invalid UTF-8, which is undefined
+ * behaviour for Vectorscan's UTF-8 mode. Consequences, by kind:
+ *
+ *   prefix    \A<lit>           suffix   <lit>\z   (\z: the very end; "$"
+ *   contains  <lit>                                 would also match before a
+ *                                                   trailing newline)
+ *   glob      \A ... \z with HS_FLAG_DOTALL: '*' is .* (any run of bytes, the
+ *             empty run included), '?' is exactly one UTF-8-shaped character
+ *             (an ASCII byte, or a lead byte followed by its continuation
+ *             bytes); a lone invalid byte is therefore not matched by '?'.
+ *             Every other character, the backslash included, is literal.
+ *   regex     exactly as written, PCRE defaults: it matches anywhere unless
+ *             anchored, '.' does not match '\n' (write (?s) for that), '$'
+ *             also matches before a final newline (write \z for the very end).
+ *   nocase    HS_FLAG_CASELESS, which without UTF-8 mode folds ASCII only.
+ *
+ * Anchored expressions are slow to compile in bulk (2,500 anchored prefixes
+ * take seconds, the same literals unanchored milliseconds), so the
+ * interpreter does not compile prefix, suffix and contains as above: see
+ * rfinterp_classify, which also turns the common glob shapes ("lit*",
+ * "*lit", "*lit*", "lit", "*") into those cheaper forms. The expressions
+ * built by rfinterp_pattern are what rf_interp_check_crit compiles, and what
+ * the interpreter uses for regexes and the remaining globs.
+ *
+ * No expression gets HS_FLAG_SINGLEMATCH: in Vectorscan 5.4.9 (Debian
+ * 12, AVX-512 host) it loses matches of short literals and regexes that start
+ * past byte ~64 of the buffer (one-byte literal "x" after 66 bytes: missed;
+ * without the flag: found; see tests/unit/interp_test.c
+ * test_vectorscan_singlematch_bug and the fuzz_glob corpus). The interpreter
+ * counts each criterion once per event through its scratch epoch stamps, so
+ * repeated reports cost a callback each but never a wrong count. Every
+ * expression gets HS_FLAG_ALLOWEMPTY (a glob "*", an empty literal or a regex like "a*" can
+ * match the empty value; the flag changes nothing for other expressions).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <hs/hs.h>
+
+#include "interp/interp_int.h"
+
+/* One UTF-8 character, by shape only (no overlong or range checks). */
+static const char GLOB_ONE[] =
+    "(?:[\\x00-\\x7f]|[\\xc0-\\xdf][\\x80-\\xbf]|[\\xe0-\\xef][\\x80-\\xbf]{2}"
+    "|[\\xf0-\\xf7][\\x80-\\xbf]{3})";
+
+/* Our own copy of the keyword names: lib/interp must not need lib/channel's
+ * code (only its header types), so it builds while that module changes. */
+const char *rfinterp_kind_name(rf_crit_kind k)
+{
+    switch (k) {
+    case RF_CRIT_ANY: return "any";
+    case RF_CRIT_EQUALS: return "equals";
+    case RF_CRIT_PREFIX: return "prefix";
+    case RF_CRIT_SUFFIX: return "suffix";
+    case RF_CRIT_CONTAINS: return "contains";
+    case RF_CRIT_GLOB: return "glob";
+    case RF_CRIT_REGEX: return "regex";
+    case RF_CRIT_ONE_OF: return "one_of";
+    case RF_CRIT_RANGE: return "range";
+    }
+    return "unknown";
+}
+
+int rfinterp_is_pattern_kind(rf_crit_kind k)
+{
+    return k == RF_CRIT_PREFIX || k == RF_CRIT_SUFFIX || k == RF_CRIT_CONTAINS ||
+           k == RF_CRIT_GLOB || k == RF_CRIT_REGEX;
+}
+
+static void put_literal_byte(rf_buf *b, unsigned char ch)
+{
+    static const char hex[] = "0123456789abcdef";
+    if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9')) {
+        rf_buf_append(b, &ch, 1);
+        return;
+    }
+    char esc[4] = {'\\', 'x', hex[ch >> 4], hex[ch & 15]};
+    rf_buf_append(b, esc, sizeof(esc));
+}
+
+static void put_literal(rf_buf *b, const char *s, uint32_t len)
+{
+    for (uint32_t i = 0; i < len; i++)
+        put_literal_byte(b, (unsigned char)s[i]);
+}
+
+rf_rc rfinterp_literal(const char *s, uint32_t len, int reversed, rf_buf *out)
+{
+    for (uint32_t i = 0; i < len; i++)
+        put_literal_byte(out, (unsigned char)s[reversed ? len - 1 - i : i]);
+    rf_buf_append(out, "", 1);
+    return out->oom ? RF_E_NOMEM : RF_OK;
+}
+
+rfinterp_class rfinterp_classify(const rf_crit *c, const char **lit, uint32_t *litlen)
+{
+    const char *v = c->vals[0].s;
+    uint32_t n = c->vals[0].len;
+    *lit = v;
+    *litlen = n;
+    switch (c->kind) {
+    case RF_CRIT_PREFIX: return n ? RFI_PREFIX : RFI_ANYSTR;
+    case RF_CRIT_SUFFIX: return n ? RFI_SUFFIX : RFI_ANYSTR;
+    case RF_CRIT_CONTAINS: return n ? RFI_CONTAINS : RFI_ANYSTR;
+    case RF_CRIT_GLOB: break;
+    default: return RFI_REGEX;
+    }
+    if (memchr(v, '?', n))
+        return RFI_REGEX;
+    uint32_t ls = 0, ts = 0;
+    while (ls < n && v[ls] == '*')
+        ls++;
+    if (ls == n)
+        return n ? RFI_ANYSTR : RFI_EQUALS; /* "*", "**"... ; "" equals "" */
+    while (v[n - 1 - ts] == '*')
+        ts++;
+    const char *mid = v + ls;
+    uint32_t midlen = n - ls - ts;
+    if (memchr(mid, '*', midlen))
+        return RFI_REGEX; /* an inner '*': left to the engine */
+    *lit = mid;
+    *litlen = midlen;
+    if (!ls && !ts)
+        return RFI_EQUALS;
+    if (!ls)
+        return RFI_PREFIX;
+    if (!ts)
+        return RFI_SUFFIX;
+    return RFI_CONTAINS;
+}
+
+rf_rc rfinterp_pattern(const rf_crit *c, rf_buf *out, unsigned *flags, rf_err *err)
+{
+    if (!rfinterp_is_pattern_kind(c->kind) || c->vtype != RF_VAL_STRING || c->nvals != 1 ||
+        !c->vals || c->vals[0].type != RF_VAL_STRING || !c->vals[0].s)
+        return rf_err_set(err, RF_E_SCHEMA, NULL, 0, 0,
+                          "criterion is not a pattern criterion with one string value");
+    const rf_value *v = &c->vals[0];
+    uint32_t max = c->kind == RF_CRIT_REGEX ? RF_MAX_REGEX : RF_MAX_STRING;
+    if (v->len > max)
+        return rf_err_set(err, RF_E_LIMIT, NULL, 0, 0,
+                          "%s value is %u bytes, more than the limit of %u",
+                          rfinterp_kind_name(c->kind), v->len, max);
+    if (memchr(v->s, '\0', v->len))
+        return rf_err_set(err, RF_E_SCHEMA, NULL, 0, 0, "%s value contains a NUL byte",
+                          rfinterp_kind_name(c->kind));
+
+    unsigned f = HS_FLAG_ALLOWEMPTY; /* no SINGLEMATCH: see the top of this file */
+    if (c->flags & RF_CRIT_NOCASE)
+        f |= HS_FLAG_CASELESS;
+    switch (c->kind) {
+    case RF_CRIT_PREFIX:
+        rf_buf_append(out, "\\A", 2);
+        put_literal(out, v->s, v->len);
+        break;
+    case RF_CRIT_SUFFIX:
+        put_literal(out, v->s, v->len);
+        rf_buf_append(out, "\\z", 2);
+        break;
+    case RF_CRIT_CONTAINS:
+        put_literal(out, v->s, v->len);
+        break;
+    case RF_CRIT_GLOB:
+        f |= HS_FLAG_DOTALL;
+        rf_buf_append(out, "\\A", 2);
+        for (uint32_t i = 0; i < v->len; i++) {
+            if (v->s[i] == '*') {
+                /* Collapse runs of '*': same language, smaller automaton. */
+                while (i + 1 < v->len && v->s[i + 1] == '*')
+                    i++;
+                rf_buf_append(out, ".*", 2);
+            } else if (v->s[i] == '?') {
+                rf_buf_append(out, GLOB_ONE, sizeof(GLOB_ONE) - 1);
+            } else {
+                put_literal_byte(out, (unsigned char)v->s[i]);
+            }
+        }
+        rf_buf_append(out, "\\z", 2);
+        break;
+    case RF_CRIT_REGEX:
+        rf_buf_append(out, v->s, v->len);
+        break;
+    default:
+        return rf_err_set(err, RF_E_INTERNAL, NULL, 0, 0, "unreachable criterion kind");
+    }
+    rf_buf_append(out, "", 1);
+    if (out->oom)
+        return rf_err_set(err, RF_E_NOMEM, NULL, 0, 0, "out of memory building a pattern");
+    *flags = f;
+    return RF_OK;
+}
+
+rf_rc rf_interp_check_crit(const rf_crit *c, rf_err *err)
+{
+    if (!c)
+        return rf_err_set(err, RF_E_USAGE, NULL, 0, 0, "no criterion");
+    if (!rfinterp_is_pattern_kind(c->kind))
+        return RF_OK;
+    rf_buf b;
+    rf_buf_init(&b);
+    unsigned flags = 0;
+    rf_rc rc = rfinterp_pattern(c, &b, &flags, err);
+    if (rc != RF_OK)
+        goto out;
+    hs_database_t *db = NULL;
+    hs_compile_error_t *cerr = NULL;
+    if (hs_compile((const char *)b.data, flags, HS_MODE_BLOCK, NULL, &db, &cerr) !=
+        HS_SUCCESS) {
+        rc = rf_err_set(err, RF_E_PATTERN, NULL, 0, 0, "%s '%s' does not compile: %s",
+                        rfinterp_kind_name(c->kind), c->vals[0].s,
+                        cerr && cerr->message ? cerr->message : "unknown error");
+        hs_free_compile_error(cerr);
+        goto out;
+    }
+    hs_free_database(db);
+out:
+    rf_buf_free(&b);
+    return rc;
+}
