@@ -15,6 +15,7 @@
 
 #include "common.h"
 
+RF_PRINTF(2, 0)
 static void vmessage(const char *prefix, const char *fmt, va_list ap)
 {
     char buf[CLI_ERRBUF];

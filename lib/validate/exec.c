@@ -1588,9 +1588,11 @@ rf_rc rfval_exec_finish(rfval_exec *x, int do_tests, int do_exec, int do_diff)
     if (fl.do_tests)
         rfval_set_stage(v->r, RF_STAGE_TESTS, status_of(v, RF_STAGE_TESTS),
                         "%llu test evaluations on %u of %u sensors (%u instances): %llu "
-                        "failed",
+                        "failed%s",
                         (unsigned long long)trun, loaded, v->nsens, v->ch->ninstances,
-                        (unsigned long long)tfail);
+                        (unsigned long long)tfail,
+                        loaded < v->nsens ? "; a sensor that cannot load the channel "
+                                            "fails every test" : "");
     if (fl.do_exec)
         rfval_set_stage(v->r, RF_STAGE_EXECUTION, status_of(v, RF_STAGE_EXECUTION),
                         "%u of %u sensors loaded the channel%s; %llu corpus and %llu "

@@ -550,7 +550,7 @@ static void stage_capability(rfval_run *v)
     }
     close_stage(v, RF_STAGE_CAPABILITY,
                 "%llu non-wildcard criteria in %u instances checked against %u sensors "
-                "(fewest inputs supplied: %u; channel needs %u): %u violations",
+                "(fewest inputs supplied: %u; channel needs %u): %u violation(s)",
                 (unsigned long long)ncrit, ch->ninstances, v->nsens, min_inputs,
                 rf_channel_inputs_required(ch), v->r->errors[RF_STAGE_CAPABILITY]);
 }
