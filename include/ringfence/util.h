@@ -70,6 +70,10 @@ rf_rc rf_parse_u64(const char *s, uint64_t hi, uint64_t *out) RF_WUR;
 /* Monotonic clock in nanoseconds. */
 uint64_t rf_now_ns(void);
 
+/* CPU time used by the calling thread, in nanoseconds: a cost that other
+ * load on the machine does not inflate (unlike rf_now_ns). */
+uint64_t rf_thread_cpu_ns(void);
+
 #ifdef __cplusplus
 }
 #endif
