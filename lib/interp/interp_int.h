@@ -55,7 +55,7 @@ uint64_t rfinterp_hash_bytes(const void *p, size_t n);
 typedef struct rfinterp_sslot {
     uint64_t hash;
     uint32_t koff, klen; /* key bytes in keys[koff .. koff+klen) */
-    uint32_t poff, pn;   /* criterion ids in posts[poff .. poff+pn); pn == 0: empty */
+    uint32_t poff, pn;   /* ids in posts[poff .. poff+pn); pn == 0: empty */
 } rfinterp_sslot;
 
 typedef struct rfinterp_stab {
@@ -68,7 +68,9 @@ typedef struct rfinterp_stab {
     size_t keybytes, nposts;
 } rfinterp_stab;
 
-/* A (key, criterion) pair collected while building. */
+/* A (key, id) pair collected while building. The id is whatever the caller
+ * files under the key: interp.c uses pattern ids (exact values), criterion
+ * ids (grouping identical criteria) and instance ids (int anchors). */
 typedef struct rfinterp_sent {
     uint64_t hash;
     uint32_t koff, klen; /* in the builder's arena */
@@ -90,7 +92,7 @@ rf_rc rfinterp_sbuild_add(rfinterp_sbuild *b, const char *s, uint32_t len, int f
 rf_rc rfinterp_stab_finish(rfinterp_sbuild *b, rfinterp_stab *t);
 void rfinterp_stab_free(rfinterp_stab *t);
 size_t rfinterp_stab_memory(const rfinterp_stab *t);
-/* Criterion ids for key s, or NULL with *n = 0. */
+/* The ids filed under key s (sorted, unique), or NULL with *n = 0. */
 const uint32_t *rfinterp_stab_find(const rfinterp_stab *t, const char *s, uint32_t len,
                                    uint32_t *n);
 
@@ -110,7 +112,7 @@ typedef struct rfinterp_itab {
 
 typedef struct rfinterp_ient {
     int64_t key;
-    uint32_t crit;
+    uint32_t crit; /* the id filed under key (interp.c: an instance anchored on it) */
 } rfinterp_ient;
 
 rf_rc rfinterp_itab_finish(rfinterp_ient *ents, size_t n, rfinterp_itab *t);
@@ -124,7 +126,7 @@ const uint32_t *rfinterp_itab_find(const rfinterp_itab *t, int64_t key, uint32_t
 
 typedef struct rfinterp_range {
     int64_t lo, hi;
-    uint32_t crit;
+    uint32_t crit; /* the id filed under it (interp.c: an instance anchored on it) */
 } rfinterp_range;
 
 typedef struct rfinterp_rlist {

@@ -33,8 +33,9 @@
  * past byte ~64 of the buffer (one-byte literal "x" after 66 bytes: missed;
  * without the flag: found; see tests/unit/interp_test.c
  * test_vectorscan_singlematch_bug and the fuzz_glob corpus). The interpreter
- * counts each criterion once per event through its scratch epoch stamps, so
- * repeated reports cost a callback each but never a wrong count. Every
+ * marks each pattern once per event through its scratch epoch stamps, so
+ * repeated reports cost a callback each (returning at the stamp) and never
+ * a wrong result. Every
  * expression gets HS_FLAG_ALLOWEMPTY (a glob "*", an empty literal or a regex like "a*" can
  * match the empty value; the flag changes nothing for other expressions).
  */

@@ -8,7 +8,8 @@
  * strongest test builds ~1000 random instances and checks every match of
  * thousands of random events against a naive reference matcher written here
  * (POSIX <regex.h> stands in for the regexes, which are chosen to mean the
- * same in both engines).
+ * same in both engines); a second one does the same with instances that
+ * share a few broad criteria, for the interpreter's anchor-and-confirm path.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -1134,6 +1135,239 @@ static void test_random_crosscheck(void **state)
     ch_free(ch);
 }
 
+/*
+ * Fields the interpreter looks at only when a candidate needs them: 40
+ * instances anchored on a unique contains on field 0 also need a value
+ * shared by all of them on field 1 (exact table) and a shared suffix on
+ * field 2 (database), fields on which no instance is anchored; instance 40's
+ * cheapest criterion is a unique value on field 3, the only one there, and
+ * it has a unique literal on field 0 too.
+ */
+static void test_lazy_fields(void **state)
+{
+    (void)state;
+    rf_channel *ch = ch_new();
+    char id[16], v[16];
+    for (int i = 0; i < 40; i++) {
+        snprintf(id, sizeof(id), "l%d", i);
+        rf_instance *in = ch_add_inst(ch, id);
+        snprintf(v, sizeof(v), "q%dx", i);
+        add_str(in, 0, RF_CRIT_CONTAINS, NC, v);
+        add_str(in, 1, RF_CRIT_EQUALS, NC, "SameValueLong");
+        add_str(in, 2, RF_CRIT_SUFFIX, 0, ".exe");
+    }
+    rf_instance *in = ch_add_inst(ch, "l40");
+    add_str(in, 3, RF_CRIT_EQUALS, NC, "only");
+    add_str(in, 0, RF_CRIT_CONTAINS, 0, "q40x");
+    rf_interp *ip = build_ok(ch, 4);
+    ch_free(ch);
+    rf_interp_scratch *scr = NULL;
+    assert_int_equal(rf_interp_scratch_new(ip, &scr), RF_OK);
+    uint32_t m[64];
+    rf_input ev[4] = {S("Q3X q40x"), S("samevaluelonG"), S("a.exe"), S("ONLY")};
+    assert_int_equal(eval(ip, scr, ev, 4, m), 2);
+    assert_int_equal(m[0], 3);
+    assert_int_equal(m[1], 40);
+    ev[3] = S("onlY2");
+    assert_int_equal(eval(ip, scr, ev, 4, m), 1);
+    assert_int_equal(m[0], 3);
+    ev[3] = S("only");
+    ev[2] = S("a.exe2");
+    assert_int_equal(eval(ip, scr, ev, 4, m), 1);
+    assert_int_equal(m[0], 40);
+    ev[2] = S(".exe");
+    ev[1] = S("samevaluelon");
+    assert_int_equal(eval(ip, scr, ev, 4, m), 1);
+    assert_int_equal(m[0], 40);
+    ev[1] = I(7);
+    ev[3] = ABSENT;
+    assert_int_equal(eval(ip, scr, ev, 4, m), 0);
+    ev[1] = S("SAMEVALUELONG");
+    assert_int_equal(eval(ip, scr, ev, 4, m), 1);
+    assert_int_equal(m[0], 3);
+    rf_interp_scratch_free(scr);
+    rf_interp_free(ip);
+}
+
+/* A string input with a NULL pointer and a length is treated as absent, also
+ * for "any string" criteria whether they anchor their instance or not. */
+static void test_malformed_string_input(void **state)
+{
+    (void)state;
+    rf_channel *ch = ch_new();
+    add_str(ch_add_inst(ch, "any"), 0, RF_CRIT_GLOB, 0, "*");
+    rf_instance *in = ch_add_inst(ch, "any-and-prefix");
+    add_str(in, 0, RF_CRIT_GLOB, 0, "*");
+    add_str(in, 1, RF_CRIT_PREFIX, 0, "ab");
+    rf_interp *ip = build_ok(ch, 2);
+    ch_free(ch);
+    rf_interp_scratch *scr = NULL;
+    assert_int_equal(rf_interp_scratch_new(ip, &scr), RF_OK);
+    uint32_t m[8];
+    rf_input ev[2] = {S("x"), S("abc")};
+    assert_int_equal(eval(ip, scr, ev, 2, m), 2);
+    ev[0] = SN(NULL, 3);
+    assert_int_equal(eval(ip, scr, ev, 2, m), 0);
+    ev[0] = S("");
+    ev[1] = SN(NULL, 2);
+    assert_int_equal(eval(ip, scr, ev, 2, m), 1);
+    assert_int_equal(m[0], 0);
+    rf_interp_scratch_free(scr);
+    rf_interp_free(ip);
+}
+
+/* One criterion many instances carry (see test_shared_anchor_crosscheck). */
+typedef struct broad {
+    uint16_t field;
+    rf_crit_kind kind;
+    uint8_t flags;
+    const char *s[3]; /* string values (NULL-terminated list), or NULL for ints */
+    int64_t i[3];
+    uint32_t ni;
+} broad;
+
+static const broad BROAD[] = {
+    {0, RF_CRIT_CONTAINS, NC, {"a"}, {0}, 0},
+    {0, RF_CRIT_SUFFIX, 0, {"b"}, {0}, 0},
+    {0, RF_CRIT_PREFIX, NC, {"ab"}, {0}, 0},
+    {0, RF_CRIT_GLOB, 0, {"*a*b*"}, {0}, 0},
+    {0, RF_CRIT_REGEX, 0, {"a.c"}, {0}, 0},
+    {1, RF_CRIT_ONE_OF, NC, {"ab", "ba", "AB"}, {0}, 0},
+    {1, RF_CRIT_GLOB, 0, {"*"}, {0}, 0},
+    {1, RF_CRIT_GLOB, NC, {"a*"}, {0}, 0},
+    {2, RF_CRIT_EQUALS, NC, {"aBcAbCaBcAbCx"}, {0}, 0}, /* > 8 bytes: lower-cased in words */
+    {2, RF_CRIT_CONTAINS, 0, {"bc"}, {0}, 0},
+    {3, RF_CRIT_SUFFIX, NC, {"c"}, {0}, 0},
+    {3, RF_CRIT_REGEX, 0, {"^ab"}, {0}, 0},
+    {3, RF_CRIT_GLOB, 0, {"?b*"}, {0}, 0},
+    {4, RF_CRIT_RANGE, 0, {NULL}, {-2, 2}, 2},
+    {4, RF_CRIT_ONE_OF, 0, {NULL}, {1, 1, 3}, 3},
+    {5, RF_CRIT_EQUALS, 0, {NULL}, {0}, 1},
+};
+#define NBROAD (sizeof(BROAD) / sizeof(BROAD[0]))
+
+static void add_broad(rf_instance *in, const broad *b)
+{
+    if (!b->s[0]) {
+        rf_crit *c = inst_add_crit(in, b->field, b->kind, RF_VAL_INT, 0);
+        for (uint32_t k = 0; k < b->ni; k++)
+            crit_add_int(c, b->i[k]);
+        return;
+    }
+    rf_crit *c = inst_add_crit(in, b->field, b->kind, RF_VAL_STRING, b->flags);
+    for (uint32_t k = 0; k < 3 && b->s[k]; k++)
+        crit_add_str(c, b->s[k]);
+}
+
+/* Exact values of BROAD, which events carry with their case scrambled. */
+static const char *const BROAD_VALS[] = {"ab", "ba", "aBcAbCaBcAbCx", "abc"};
+
+/*
+ * The anchor-and-confirm path under sharing: 1,500 instances drawn mostly
+ * from 16 broad criteria, so one pattern anchors hundreds of instances, a
+ * matching event has hundreds of candidates and matches, fields whose
+ * patterns anchor nobody (or few enough to be moved elsewhere) are only
+ * scanned on demand, and instances anchored on an int, on "any string" or
+ * on nothing sit beside them. The epoch wraps during the run. Every event is
+ * checked against ref_crit.
+ */
+static void test_shared_anchor_crosscheck(void **state)
+{
+    (void)state;
+    const uint32_t NINST = 1500, NEVENTS = 3000;
+    rng_state = 0x2545f4914f6cdd1dull;
+    rf_channel *ch = ch_new();
+    for (uint32_t i = 0; i < NINST; i++) {
+        char id[16], buf[64];
+        snprintf(id, sizeof(id), "s%u", i);
+        rf_instance *in = ch_add_inst(ch, id);
+        uint32_t shape = rnd(20);
+        if (shape == 0)
+            continue; /* no criteria: always a match */
+        if (shape == 1) { /* ints only */
+            add_broad(in, &BROAD[13 + rnd(3)]);
+            if (rnd(2))
+                add_broad(in, &BROAD[13 + rnd(3)]);
+            continue;
+        }
+        if (shape == 2) { /* any string only */
+            add_broad(in, &BROAD[6]);
+            continue;
+        }
+        uint32_t n = 1 + rnd(4);
+        for (uint32_t k = 0; k < n; k++)
+            add_broad(in, &BROAD[rnd(NBROAD)]); /* duplicates within an instance too */
+        if (rnd(2))
+            rand_crit(in, (uint16_t)rnd(3)); /* a narrower criterion on field 0..2 */
+        if (rnd(100) == 0) { /* a unique exact value: a field with few anchors */
+            snprintf(buf, sizeof(buf), "only-%u", i);
+            add_str(in, 2, RF_CRIT_EQUALS, NC, buf);
+        }
+    }
+    rf_interp *ip = build_ok(ch, RF_NFIELDS);
+    rf_interp_scratch *scr = NULL;
+    assert_int_equal(rf_interp_scratch_new(ip, &scr), RF_OK);
+    rfinterp_scratch_set_epoch(scr, UINT32_MAX - NEVENTS / 2);
+    uint32_t *got = malloc(NINST * sizeof(*got));
+    assert_non_null(got);
+    char sbuf[RF_NFIELDS][256];
+    uint64_t total = 0;
+    uint32_t most = 0;
+    for (uint32_t e = 0; e < NEVENTS; e++) {
+        rf_input in[RF_NFIELDS];
+        for (uint32_t f = 0; f < RF_NFIELDS; f++) {
+            uint32_t r = rnd(30);
+            if (r == 0) {
+                in[f] = ABSENT;
+            } else if (r == 1) { /* wrong type */
+                in[f] = f < 4 ? I(1) : S("1");
+            } else if (f >= 4) {
+                in[f] = I((int64_t)rnd(7) - 3);
+            } else if (r < 10 && f != 0) {
+                const char *v = BROAD_VALS[rnd(sizeof(BROAD_VALS) / sizeof(BROAD_VALS[0]))];
+                size_t l = strlen(v);
+                for (size_t k = 0; k <= l; k++)
+                    sbuf[f][k] = (char)(rnd(2) ? fold((unsigned char)v[k]) : v[k]);
+                for (size_t k = 0; k < l; k++)
+                    if (rnd(2) && sbuf[f][k] >= 'a' && sbuf[f][k] <= 'z')
+                        sbuf[f][k] = (char)(sbuf[f][k] - 32);
+                in[f] = S(sbuf[f]);
+            } else {
+                rand_str(sbuf[f], sizeof(sbuf[f]), rnd(4) ? 6 : 120);
+                in[f] = S(sbuf[f]);
+            }
+        }
+        uint32_t nm = 0;
+        assert_int_equal(rf_interp_eval(ip, scr, in, RF_NFIELDS, got, NINST, &nm), RF_OK);
+        uint32_t j = 0;
+        for (uint32_t i = 0; i < NINST; i++) {
+            const rf_instance *inst = &ch->instances[i];
+            int ok = 1;
+            for (uint32_t k = 0; k < inst->ncrits && ok; k++)
+                ok = ref_crit(&inst->crits[k], &in[inst->crits[k].field]);
+            if (!ok)
+                continue;
+            if (j >= nm || got[j] != i)
+                fail_msg("event %u: instance %u (%s) should match; interpreter gave %s %u", e,
+                         i, inst->id, j < nm ? "instance" : "only", j < nm ? got[j] : nm);
+            j++;
+        }
+        if (j != nm)
+            fail_msg("event %u: interpreter gave %u matches, reference %u (extra: %u)", e, nm,
+                     j, got[j < nm ? j : 0]);
+        total += nm;
+        if (nm > most)
+            most = nm;
+    }
+    /* sharing really happened: many matches per event, some events with hundreds */
+    assert_true(total > 20ull * NEVENTS);
+    assert_true(most > 200);
+    free(got);
+    rf_interp_scratch_free(scr);
+    rf_interp_free(ip);
+    ch_free(ch);
+}
+
 static void test_copies_and_facts(void **state)
 {
     (void)state;
@@ -1188,6 +1422,9 @@ int main(void)
         cmocka_unit_test(test_vectorscan_singlematch_bug),
         cmocka_unit_test(test_epoch_wrap),
         cmocka_unit_test(test_random_crosscheck),
+        cmocka_unit_test(test_shared_anchor_crosscheck),
+        cmocka_unit_test(test_lazy_fields),
+        cmocka_unit_test(test_malformed_string_input),
         cmocka_unit_test(test_copies_and_facts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
