@@ -142,20 +142,6 @@ static const char *nz(const char *s)
 {
     return s ? s : "?";
 }
-/* Our own rf_sensor_find_support: lib/interp uses lib/schema's types only. */
-static const rf_sensor_support *find_support(const rf_sensor_manifest *m, const char *type,
-                                             uint32_t version)
-{
-    if (!m->supports)
-        return NULL;
-    for (uint32_t i = 0; i < m->nsupports; i++) {
-        const rf_sensor_support *s = &m->supports[i];
-        if (s->name && s->version == version && strcmp(s->name, type) == 0)
-            return s;
-    }
-    return NULL;
-}
-
 /* Check one criterion's shape; returns a message or NULL, and *rc. */
 static const char *crit_shape(const rf_crit *c, rf_rc *rc)
 {
@@ -678,7 +664,7 @@ static rf_rc compile_field(const build *b, rf_interp *ip, uint32_t f, int which,
             rc = rf_err_set(err, RF_E_PATTERN, ch->source, c->line, 0,
                             "instance '%s' field '%s': %s '%s' does not compile: %s",
                             ch->instances[b->crit_inst[g]].id, nz(c->field_name),
-                            rfinterp_kind_name(c->kind), c->vals[0].s, msg);
+                            rf_crit_kind_name(c->kind), c->vals[0].s, msg);
         } else {
             rc = rf_err_set(err, RF_E_LIMIT, ch->source, 0, 0,
                             "patterns of field %u do not compile together: %s", fl->index,
@@ -1052,7 +1038,7 @@ rf_rc rf_interp_build(const rf_channel *ch, const rf_sensor_manifest *m, rf_inte
     const char *src = ch->source;
     if (!ch->template_type)
         return rf_err_set(err, RF_E_SCHEMA, src, 0, 0, "channel has no template type");
-    const rf_sensor_support *sup = find_support(m, ch->template_type, ch->template_version);
+    const rf_sensor_support *sup = rf_sensor_find_support(m, ch->template_type, ch->template_version);
     if (!sup)
         return rf_err_set(err, RF_E_NOTFOUND, src, 0, 0,
                           "sensor %s does not implement template type %s version %u",

@@ -12,9 +12,6 @@
 #include "ringfence/interp.h"
 #include "ringfence/util.h"
 
-/* The YAML keyword of a criterion kind ("glob"); never NULL. */
-const char *rfinterp_kind_name(rf_crit_kind k);
-
 /* 1 for the kinds that go to the Vectorscan database of their field. */
 int rfinterp_is_pattern_kind(rf_crit_kind k);
 

@@ -51,24 +51,6 @@ static const char GLOB_ONE[] =
     "(?:[\\x00-\\x7f]|[\\xc0-\\xdf][\\x80-\\xbf]|[\\xe0-\\xef][\\x80-\\xbf]{2}"
     "|[\\xf0-\\xf7][\\x80-\\xbf]{3})";
 
-/* Our own copy of the keyword names: lib/interp must not need lib/channel's
- * code (only its header types), so it builds while that module changes. */
-const char *rfinterp_kind_name(rf_crit_kind k)
-{
-    switch (k) {
-    case RF_CRIT_ANY: return "any";
-    case RF_CRIT_EQUALS: return "equals";
-    case RF_CRIT_PREFIX: return "prefix";
-    case RF_CRIT_SUFFIX: return "suffix";
-    case RF_CRIT_CONTAINS: return "contains";
-    case RF_CRIT_GLOB: return "glob";
-    case RF_CRIT_REGEX: return "regex";
-    case RF_CRIT_ONE_OF: return "one_of";
-    case RF_CRIT_RANGE: return "range";
-    }
-    return "unknown";
-}
-
 int rfinterp_is_pattern_kind(rf_crit_kind k)
 {
     return k == RF_CRIT_PREFIX || k == RF_CRIT_SUFFIX || k == RF_CRIT_CONTAINS ||
@@ -148,10 +130,10 @@ rf_rc rfinterp_pattern(const rf_crit *c, rf_buf *out, unsigned *flags, rf_err *e
     if (v->len > max)
         return rf_err_set(err, RF_E_LIMIT, NULL, 0, 0,
                           "%s value is %u bytes, more than the limit of %u",
-                          rfinterp_kind_name(c->kind), v->len, max);
+                          rf_crit_kind_name(c->kind), v->len, max);
     if (memchr(v->s, '\0', v->len))
         return rf_err_set(err, RF_E_SCHEMA, NULL, 0, 0, "%s value contains a NUL byte",
-                          rfinterp_kind_name(c->kind));
+                          rf_crit_kind_name(c->kind));
 
     unsigned f = HS_FLAG_ALLOWEMPTY; /* no SINGLEMATCH: see the top of this file */
     if (c->flags & RF_CRIT_NOCASE)
@@ -215,7 +197,7 @@ rf_rc rf_interp_check_crit(const rf_crit *c, rf_err *err)
     if (hs_compile((const char *)b.data, flags, HS_MODE_BLOCK, NULL, &db, &cerr) !=
         HS_SUCCESS) {
         rc = rf_err_set(err, RF_E_PATTERN, NULL, 0, 0, "%s '%s' does not compile: %s",
-                        rfinterp_kind_name(c->kind), c->vals[0].s,
+                        rf_crit_kind_name(c->kind), c->vals[0].s,
                         cerr && cerr->message ? cerr->message : "unknown error");
         hs_free_compile_error(cerr);
         goto out;
