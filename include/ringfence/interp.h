@@ -43,7 +43,7 @@ void rf_interp_free(rf_interp *ip);
 
 /*
  * Per-thread evaluation scratch for one interpreter (Vectorscan scratch and
- * per-instance counters), so that rf_interp_eval allocates nothing. One
+ * per-event marks and the candidate list), so that rf_interp_eval allocates nothing. One
  * scratch must not be used by two threads at once. Free with
  * rf_interp_scratch_free (NULL-safe).
  */

@@ -48,8 +48,7 @@
  * arrays are zeroed once. Nothing is allocated while evaluating.
  *
  * The interpreter copies ids, actions and severities, so the channel and the
- * manifest may be freed after rf_interp_build. Only header types of
- * lib/channel and lib/schema are used, no functions.
+ * manifest may be freed after rf_interp_build.
  */
 #include <stdio.h>
 #include <stdlib.h>
