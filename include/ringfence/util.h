@@ -67,6 +67,18 @@ char *rf_buf_take(rf_buf *b);
 rf_rc rf_parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out) RF_WUR;
 rf_rc rf_parse_u64(const char *s, uint64_t hi, uint64_t *out) RF_WUR;
 
+/*
+ * Find a repeated string among n strings, at(ctx, i) giving the i-th (never
+ * NULL). Sorts (string, index) pairs, so O(n log n) even for 100,000 ids or a
+ * huge YAML mapping. Of all repeats, the one whose second occurrence comes
+ * first is reported, which is where a reader of the input meets it:
+ * *first < *second are its two indices. When nothing repeats, RF_OK with
+ * *second = UINT32_MAX. RF_E_NOMEM if the index could not be allocated.
+ */
+typedef const char *(*rf_str_at_fn)(const void *ctx, uint32_t i);
+rf_rc rf_find_repeat(uint32_t n, rf_str_at_fn at, const void *ctx, uint32_t *first,
+                     uint32_t *second) RF_WUR;
+
 /* Monotonic clock in nanoseconds. */
 uint64_t rf_now_ns(void);
 

@@ -411,18 +411,9 @@ static rf_rc check_test(const rf_instance *in, const rf_test *t, uint32_t tj, wa
     return RF_OK;
 }
 
-typedef struct id_ref {
-    const char *id;
-    uint32_t idx;
-} id_ref;
-
-static int cmp_id(const void *a, const void *b)
+static const char *instance_id_at(const void *ctx, uint32_t i)
 {
-    const id_ref *x = a, *y = b;
-    int c = strcmp(x->id, y->id);
-    if (c)
-        return c;
-    return (x->idx > y->idx) - (x->idx < y->idx);
+    return ((const rf_channel *)ctx)->instances[i].id;
 }
 
 rf_rc rfchan_check(const rf_channel *ch, rfchan_problem *p)
@@ -509,27 +500,13 @@ rf_rc rfchan_check(const rf_channel *ch, rfchan_problem *p)
     if (rc != RF_OK)
         return rc;
 
-    /* Unique ids: sort (id, index) pairs; O(n log n) for 100,000 instances. */
-    if (ch->ninstances > 1) {
-        id_ref *ids = malloc((size_t)ch->ninstances * sizeof(*ids));
-        if (!ids)
-            return RF_E_NOMEM;
-        for (uint32_t i = 0; i < ch->ninstances; i++) {
-            ids[i].id = ch->instances[i].id;
-            ids[i].idx = i;
-        }
-        qsort(ids, ch->ninstances, sizeof(*ids), cmp_id);
-        for (uint32_t i = 1; i < ch->ninstances; i++) {
-            if (strcmp(ids[i].id, ids[i - 1].id) == 0) {
-                uint32_t dup = ids[i].idx;
-                rc = problem(p, RF_E_FORMAT, RFCHAN_SEC_INSTANCES, dup, RFCHAN_INST_ID,
-                             ch->instances[dup].line,
-                             "instance %u: id '%s' already used by instance %u", dup,
-                             ids[i].id, ids[i - 1].idx);
-                break;
-            }
-        }
-        free(ids);
-    }
+    /* Unique ids. */
+    uint32_t first, dup;
+    if (rf_find_repeat(ch->ninstances, instance_id_at, ch, &first, &dup) != RF_OK)
+        return RF_E_NOMEM;
+    if (dup != UINT32_MAX)
+        rc = problem(p, RF_E_FORMAT, RFCHAN_SEC_INSTANCES, dup, RFCHAN_INST_ID,
+                     ch->instances[dup].line, "instance %u: id '%s' already used by instance %u",
+                     dup, ch->instances[dup].id, first);
     return rc;
 }

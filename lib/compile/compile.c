@@ -620,41 +620,17 @@ static rf_rc parse_instance(const cctx *c, const rfyaml_node *item, rf_instance 
     return RF_OK;
 }
 
-typedef struct idref {
-    const char *id;
-    uint32_t idx;
-} idref;
-
-static int idref_cmp(const void *a, const void *b)
+static const char *instance_id_at(const void *ctx, uint32_t i)
 {
-    const idref *x = a, *y = b;
-    int r = strcmp(x->id, y->id);
-    if (r)
-        return r;
-    return x->idx < y->idx ? -1 : x->idx > y->idx;
+    return ((const rf_channel *)ctx)->instances[i].id;
 }
 
 /* Ids are unique in a channel; sorting keeps this fast at 100,000 ids. */
 static rf_rc check_ids(const cctx *c, const rfyaml_node *list, const rf_channel *ch)
 {
-    if (ch->ninstances < 2)
-        return RF_OK;
-    idref *r = malloc((size_t)ch->ninstances * sizeof(*r));
-    if (!r)
+    uint32_t first, best;
+    if (rf_find_repeat(ch->ninstances, instance_id_at, ch, &first, &best) != RF_OK)
         return nomem(c);
-    for (uint32_t i = 0; i < ch->ninstances; i++) {
-        r[i].id = ch->instances[i].id;
-        r[i].idx = i;
-    }
-    qsort(r, ch->ninstances, sizeof(*r), idref_cmp);
-    uint32_t best = UINT32_MAX, first = 0;
-    for (uint32_t i = 1; i < ch->ninstances; i++) {
-        if (!strcmp(r[i - 1].id, r[i].id) && r[i].idx < best) {
-            best = r[i].idx;
-            first = r[i - 1].idx;
-        }
-    }
-    free(r);
     if (best == UINT32_MAX)
         return RF_OK;
     return rfyaml_error(c->d, rfyaml_get(list->items[best], "id"), c->err, RF_E_SCHEMA,

@@ -333,3 +333,42 @@ uint64_t rf_thread_cpu_ns(void)
         return 0;
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
+
+typedef struct str_ref {
+    const char *s;
+    uint32_t idx;
+} str_ref;
+
+static int str_ref_cmp(const void *a, const void *b)
+{
+    const str_ref *x = a, *y = b;
+    int c = strcmp(x->s, y->s);
+    if (c)
+        return c;
+    return (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+rf_rc rf_find_repeat(uint32_t n, rf_str_at_fn at, const void *ctx, uint32_t *first,
+                     uint32_t *second)
+{
+    *first = 0;
+    *second = UINT32_MAX;
+    if (n < 2)
+        return RF_OK;
+    str_ref *r = malloc((size_t)n * sizeof(*r));
+    if (!r)
+        return RF_E_NOMEM;
+    for (uint32_t i = 0; i < n; i++) {
+        r[i].s = at(ctx, i);
+        r[i].idx = i;
+    }
+    qsort(r, n, sizeof(*r), str_ref_cmp);
+    for (uint32_t i = 1; i < n; i++) {
+        if (r[i].idx < *second && strcmp(r[i - 1].s, r[i].s) == 0) {
+            *first = r[i - 1].idx;
+            *second = r[i].idx;
+        }
+    }
+    free(r);
+    return RF_OK;
+}

@@ -1488,12 +1488,7 @@ static int diff_findings(rfval_run *v, uint32_t k, const xrec *r, rf_buf *sum)
 
 static void no_sensor(rfval_run *v, rf_stage st)
 {
-    rfval_where w = RFVAL_WHERE_NONE;
-    w.file = v->display;
-    rfval_add(v->r, st, 1, &w,
-              "%s: no sensor in the workspace runs template type %s v%u: nothing validated "
-              "this content against real inputs",
-              v->display, v->ch->template_type, v->ch->template_version);
+    rfval_no_sensor_finding(v, st);
     rfval_set_stage(v->r, st, RF_STATUS_FAIL, "0 sensors run %s v%u: nothing evaluated",
                     v->ch->template_type, v->ch->template_version);
 }

@@ -487,7 +487,7 @@ static rf_rc find_sensors(rfval_run *v)
  * treats this as an ERROR, not a note: validating against zero sensors is
  * exactly the blind spot of 19 July (content checked against a declaration,
  * never against what a real sensor supplies). */
-static void no_sensor_finding(rfval_run *v, rf_stage st)
+void rfval_no_sensor_finding(rfval_run *v, rf_stage st)
 {
     rfval_where w = RFVAL_WHERE_NONE;
     w.file = v->display;
@@ -505,7 +505,7 @@ static void stage_capability(rfval_run *v)
     rfval_progress(v, RF_STAGE_CAPABILITY, "checking field indices against %u sensors",
                    v->nsens);
     if (!v->nsens) {
-        no_sensor_finding(v, RF_STAGE_CAPABILITY);
+        rfval_no_sensor_finding(v, RF_STAGE_CAPABILITY);
         close_stage(v, RF_STAGE_CAPABILITY, "0 sensors checked: none runs %s v%u",
                     ch->template_type, ch->template_version);
         return;

@@ -119,6 +119,11 @@ uint32_t rfval_line_test(const rfval_run *v, uint32_t i, uint32_t k);
 /* The support entry of sensor number k of v->sens (never NULL). */
 const rf_sensor_support *rfval_support(const rfval_run *v, uint32_t k);
 
+/* The error finding of stage st when no sensor of the workspace runs the
+ * channel's template type: validating against zero sensors is the blind
+ * spot of 19 July, so it is an error wherever content meets sensors. */
+void rfval_no_sensor_finding(rfval_run *v, rf_stage st);
+
 /* Call the caller's progress callback, if any. */
 void rfval_progress(const rfval_run *v, rf_stage st, const char *fmt, ...)
     RF_PRINTF(3, 4);

@@ -346,42 +346,18 @@ static rf_rc attach(loader *L, const rfyaml_node *n)
     return RF_OK;
 }
 
-typedef struct keyref {
-    const char *s;
-    uint32_t idx;
-} keyref;
-
-static int keyref_cmp(const void *a, const void *b)
+static const char *key_at(const void *ctx, uint32_t i)
 {
-    const keyref *x = a, *y = b;
-    int c = strcmp(x->s, y->s);
-    if (c)
-        return c;
-    return x->idx < y->idx ? -1 : x->idx > y->idx;
+    return ((const rfyaml_node *)ctx)->pairs[i].key->str;
 }
 
-/* Refuse duplicate keys. Sorting keeps this O(n log n) for huge mappings;
- * of all duplicates, the one whose second occurrence comes first is named. */
+/* Refuse duplicate keys (rf_find_repeat: O(n log n) for huge mappings; the
+ * duplicate whose second occurrence comes first is named). */
 static rf_rc check_dup_keys(loader *L, const rfyaml_node *m)
 {
-    if (m->n < 2)
-        return RF_OK;
-    keyref *k = malloc((size_t)m->n * sizeof(*k));
-    if (!k)
+    uint32_t best_first, best_second;
+    if (rf_find_repeat(m->n, key_at, m, &best_first, &best_second) != RF_OK)
         return nomem(L);
-    for (uint32_t i = 0; i < m->n; i++) {
-        k[i].s = m->pairs[i].key->str;
-        k[i].idx = i;
-    }
-    qsort(k, m->n, sizeof(*k), keyref_cmp);
-    uint32_t best_first = 0, best_second = UINT32_MAX;
-    for (uint32_t i = 1; i < m->n; i++) {
-        if (!strcmp(k[i - 1].s, k[i].s) && k[i].idx < best_second) {
-            best_first = k[i - 1].idx;
-            best_second = k[i].idx;
-        }
-    }
-    free(k);
     if (best_second == UINT32_MAX)
         return RF_OK;
     const rfyaml_node *a = m->pairs[best_first].key, *b = m->pairs[best_second].key;
