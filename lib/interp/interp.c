@@ -65,6 +65,14 @@
  * len(lit), or at the end of the input, is the anchored one. */
 #define END_ANY 0u            /* contains, regex: any match */
 #define END_INPUT UINT32_MAX  /* suffix: the match ends where the input ends */
+#define END_VERIFY (UINT32_MAX - 1) /* a glob's literal: rfinterp_glob_match decides */
+
+/* A glob confirmed by rfinterp_glob_match (interp_int.h). */
+typedef struct interp_glob {
+    uint32_t len;
+    uint8_t nocase;
+    char s[]; /* the glob, len bytes */
+} interp_glob;
                               /* otherwise (prefix): the match ends there */
 
 typedef struct interp_hsid {
@@ -107,6 +115,7 @@ struct rf_interp {
     uint32_t *anc_off;    /* [npat+1]: pattern p -> anc[anc_off[p] .. anc_off[p+1]) */
     uint32_t *anc;        /* instances anchored on a pattern, grouped by pattern */
     uint32_t *pat_where;  /* [npat]: field slot << 2 | W_* */
+    interp_glob **glob;   /* [npat]: the glob to confirm a hit with, or NULL */
     uint32_t *chk_off;    /* [ninst+1]: instance i -> chk[chk_off[i] .. chk_off[i+1]) */
     uint32_t *chk;        /* patterns to confirm (the anchor excluded) */
     uint32_t *def_off;    /* [ninst+1]: instance i -> defs[def_off[i] .. def_off[i+1]) */
@@ -128,6 +137,7 @@ struct rf_interp_scratch {
     uint32_t epoch;
     uint32_t ncand;
     uint32_t *pat_epoch;  /* [npat]: == epoch once the pattern held this event */
+    uint32_t *ver_epoch;  /* [npat]: == epoch once a glob was confirmed or not */
     uint32_t *inst_epoch; /* [ninst]: == epoch once the instance is a candidate */
     uint32_t *cand;       /* [ninst]: candidates, then (compacted) matches */
     uint32_t *done;       /* [nfields * W_COUNT]: == epoch once that part of the
@@ -295,6 +305,10 @@ void rf_interp_free(rf_interp *ip)
     free(ip->anc_off);
     free(ip->anc);
     free(ip->pat_where);
+    if (ip->glob)
+        for (uint32_t p = 0; p < ip->npat; p++)
+            free(ip->glob[p]);
+    free(ip->glob);
     free(ip->chk_off);
     free(ip->chk);
     free(ip->def_off);
@@ -632,7 +646,25 @@ static rf_rc compile_field(const build *b, rf_interp *ip, uint32_t f, int which,
         off[k] = ex.len;
         hsid[k] = k;
         (*ids)[k].pat = p;
-        if (sc == SC_REGEX) {
+        if (sc == SC_REGEX && c->kind == RF_CRIT_GLOB) {
+            /* Its longest literal run, confirmed on a hit (interp_int.h). */
+            int nocase = (c->flags & RF_CRIT_NOCASE) != 0;
+            interp_glob *g = malloc(sizeof(*g) + c->vals[0].len);
+            if (!g) {
+                rc = RF_E_NOMEM;
+                goto out;
+            }
+            g->len = c->vals[0].len;
+            g->nocase = (uint8_t)nocase;
+            memcpy(g->s, c->vals[0].s, g->len);
+            free(ip->glob[p]);
+            ip->glob[p] = g;
+            (*ids)[k].end = END_VERIFY;
+            rfinterp_glob_literal(c->vals[0].s, c->vals[0].len, &lit, &litlen);
+            if ((rc = rfinterp_literal(lit, litlen, 0, &ex)) != RF_OK)
+                goto out;
+            flags[k] = HS_FLAG_ALLOWEMPTY | (nocase ? HS_FLAG_CASELESS : 0);
+        } else if (sc == SC_REGEX) {
             (*ids)[k].end = END_ANY;
             rc = rfinterp_pattern(c, &ex, &flags[k], err); /* checked in dedupe_patterns */
             if (rc != RF_OK)
@@ -1025,7 +1057,7 @@ static size_t memory_of(const rf_interp *ip, size_t idbytes, size_t ndefvals)
     size_t scrsize = 0;
     if (ip->proto && hs_scratch_size(ip->proto, &scrsize) == HS_SUCCESS)
         mem += scrsize;
-    return mem + sizeof(rf_interp_scratch) + np * sizeof(uint32_t) +
+    return mem + sizeof(rf_interp_scratch) + 2 * np * sizeof(uint32_t) +
            ni * 2 * sizeof(uint32_t) + nf * W_COUNT * sizeof(uint32_t);
 }
 
@@ -1178,7 +1210,8 @@ rf_rc rf_interp_build(const rf_channel *ch, const rf_sensor_manifest *m, rf_inte
         goto nomem;
     ip->npat = b.npat;
     ip->pat_where = malloc(((size_t)b.npat + 1) * sizeof(*ip->pat_where));
-    if (!ip->pat_where)
+    ip->glob = calloc((size_t)b.npat + 1, sizeof(*ip->glob));
+    if (!ip->pat_where || !ip->glob)
         goto nomem;
     for (uint32_t p = 0; p < b.npat; p++) {
         const rf_crit *c = b.crit_src[b.pat_rep[p]];
@@ -1222,10 +1255,11 @@ rf_rc rf_interp_scratch_new(const rf_interp *ip, rf_interp_scratch **out)
     s->ip = ip;
     size_t ni = ip->ninst ? ip->ninst : 1, nf = ip->nfields ? ip->nfields : 1;
     s->pat_epoch = calloc(ip->npat ? ip->npat : 1, sizeof(*s->pat_epoch));
+    s->ver_epoch = calloc(ip->npat ? ip->npat : 1, sizeof(*s->ver_epoch));
     s->inst_epoch = calloc(ni, sizeof(*s->inst_epoch));
     s->cand = calloc(ni, sizeof(*s->cand));
     s->done = calloc(nf * W_COUNT, sizeof(*s->done));
-    if (!s->pat_epoch || !s->inst_epoch || !s->cand || !s->done)
+    if (!s->pat_epoch || !s->ver_epoch || !s->inst_epoch || !s->cand || !s->done)
         goto fail;
     if (ip->proto && hs_clone_scratch(ip->proto, &s->hs) != HS_SUCCESS)
         goto fail;
@@ -1242,6 +1276,7 @@ void rf_interp_scratch_free(rf_interp_scratch *s)
         return;
     hs_free_scratch(s->hs);
     free(s->pat_epoch);
+    free(s->ver_epoch);
     free(s->inst_epoch);
     free(s->cand);
     free(s->done);
@@ -1281,6 +1316,7 @@ static inline void mark(rf_interp_scratch *s, uint32_t p)
 typedef struct scan_ctx {
     rf_interp_scratch *s;
     const interp_hsid *ids;
+    const char *str;        /* the input */
     unsigned long long len; /* of the input */
 } scan_ctx;
 
@@ -1295,8 +1331,17 @@ static int on_match(unsigned int id, unsigned long long from, unsigned long long
     /* Repeats (every occurrence of a literal is reported) stop here. */
     if (s->pat_epoch[h->pat] == s->epoch)
         return 0;
-    if (h->end != END_ANY && to != (h->end == END_INPUT ? c->len : h->end))
+    if (h->end == END_VERIFY) {
+        /* A glob's literal: decide once per event, on the whole input. */
+        if (s->ver_epoch[h->pat] == s->epoch)
+            return 0;
+        s->ver_epoch[h->pat] = s->epoch;
+        const interp_glob *g = s->ip->glob[h->pat];
+        if (!rfinterp_glob_match(g->s, g->len, c->str, (uint32_t)c->len, g->nocase))
+            return 0;
+    } else if (h->end != END_ANY && to != (h->end == END_INPUT ? c->len : h->end)) {
         return 0; /* a prefix or suffix literal found elsewhere in the input */
+    }
     mark(s, h->pat);
     return 0;
 }
@@ -1317,7 +1362,7 @@ static rf_rc scan_db(rf_interp_scratch *s, uint32_t f, int which)
     s->done[f << 2 | (uint32_t)which] = s->epoch;
     if (!fl->db[which] || !str_input(in))
         return RF_OK;
-    scan_ctx ctx = {s, fl->ids[which], in->len};
+    scan_ctx ctx = {s, fl->ids[which], in->s ? in->s : "", in->len};
     if (hs_scan(fl->db[which], in->s ? in->s : "", in->len, 0, s->hs, on_match, &ctx) !=
         HS_SUCCESS)
         return RF_E_INTERNAL;
@@ -1480,6 +1525,7 @@ rf_rc rf_interp_eval(const rf_interp *ip, rf_interp_scratch *scr, const rf_input
 
     if (++scr->epoch == 0) {
         memset(scr->pat_epoch, 0, (size_t)ip->npat * sizeof(*scr->pat_epoch));
+        memset(scr->ver_epoch, 0, (size_t)ip->npat * sizeof(*scr->ver_epoch));
         memset(scr->inst_epoch, 0, (size_t)ip->ninst * sizeof(*scr->inst_epoch));
         memset(scr->done, 0, (size_t)ip->nfields * W_COUNT * sizeof(*scr->done));
         scr->epoch = 1;

@@ -41,6 +41,23 @@ typedef enum rfinterp_class {
 
 rfinterp_class rfinterp_classify(const rf_crit *c, const char **lit, uint32_t *litlen);
 
+/*
+ * Globs that need more than a literal (a '?' or an inner '*') are not left to
+ * a Vectorscan expression: Vectorscan 5.4.9 misses matches of the anchored
+ * form \A<lit>.*<lit>(?:one UTF-8 character)\z once the input reaches 67
+ * bytes, in block, stream and vectored mode alike (found by fuzz_glob; see
+ * tests/unit/interp_test.c test_vectorscan_anchored_dotall_bug). Such a glob
+ * is looked for in the field's database as its longest literal run (empty
+ * when it has none: the empty expression then fires on every input), and a
+ * hit is confirmed once per event by rfinterp_glob_match.
+ */
+void rfinterp_glob_literal(const char *p, uint32_t pn, const char **lit, uint32_t *litlen);
+
+/* 1 if the whole of s[0..sn) matches glob p[0..pn): '*' any run of bytes,
+ * '?' one UTF-8-shaped character, every other byte itself (ASCII case
+ * folded when nocase). Iterative, O(pn * sn) at worst, no recursion. */
+int rfinterp_glob_match(const char *p, uint32_t pn, const char *s, uint32_t sn, int nocase);
+
 /* An escaped literal expression (bytes reversed when asked), NUL-terminated. */
 rf_rc rfinterp_literal(const char *s, uint32_t len, int reversed, rf_buf *out);
 

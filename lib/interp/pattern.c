@@ -28,6 +28,12 @@
  * built by rfinterp_pattern are what rf_interp_check_crit compiles, and what
  * the interpreter uses for regexes and the remaining globs.
  *
+ * Globs with a '?' or an inner '*' are not matched by their expression:
+ * Vectorscan 5.4.9 misses matches of \A<lit>.*<lit>(?:char)\z past 66 input
+ * bytes (interp_int.h, rfinterp_glob_match). A user's regex of that shape
+ * (both anchors around a dot-all star) is exposed to the same engine defect;
+ * it is compiled as written and not worked around here.
+ *
  * No expression gets HS_FLAG_SINGLEMATCH: in Vectorscan 5.4.9 (Debian
  * 12, AVX-512 host) it loses matches of short literals and regexes that start
  * past byte ~64 of the buffer (one-byte literal "x" after 66 bytes: missed;
@@ -206,4 +212,89 @@ rf_rc rf_interp_check_crit(const rf_crit *c, rf_err *err)
 out:
     rf_buf_free(&b);
     return rc;
+}
+
+void rfinterp_glob_literal(const char *p, uint32_t pn, const char **lit, uint32_t *litlen)
+{
+    uint32_t best = 0, best_at = 0;
+    for (uint32_t i = 0; i < pn;) {
+        if (p[i] == '*' || p[i] == '?') {
+            i++;
+            continue;
+        }
+        uint32_t j = i;
+        while (j < pn && p[j] != '*' && p[j] != '?')
+            j++;
+        if (j - i > best) {
+            best = j - i;
+            best_at = i;
+        }
+        i = j;
+    }
+    *lit = p + best_at;
+    *litlen = best;
+}
+
+/* Bytes of the one UTF-8-shaped character at s (the same shapes as the '?'
+ * expression above), or 0 if s does not start with one. */
+static uint32_t utf8_one(const unsigned char *s, uint32_t n)
+{
+    if (!n)
+        return 0;
+    uint32_t need = s[0] < 0x80                     ? 1
+                    : (s[0] >= 0xc0 && s[0] <= 0xdf) ? 2
+                    : (s[0] >= 0xe0 && s[0] <= 0xef) ? 3
+                    : (s[0] >= 0xf0 && s[0] <= 0xf7) ? 4
+                                                     : 0;
+    if (!need || need > n)
+        return 0;
+    for (uint32_t i = 1; i < need; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    return need;
+}
+
+static inline unsigned char fold(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + ('a' - 'A')) : c;
+}
+
+/*
+ * The classic wildcard walk: on a mismatch, go back to just after the last
+ * '*' and let it absorb one more byte. Leftmost placement of each star-free
+ * segment is never worse than a later one, and '?' consumes a length fixed by
+ * the byte it stands on, so the walk is exact.
+ */
+int rfinterp_glob_match(const char *pat, uint32_t pn, const char *str, uint32_t sn, int nocase)
+{
+    const unsigned char *p = (const unsigned char *)pat, *s = (const unsigned char *)str;
+    uint32_t pi = 0, si = 0, star_p = UINT32_MAX, star_s = 0;
+    while (si < sn) {
+        if (pi < pn && p[pi] == '*') {
+            star_p = ++pi;
+            star_s = si;
+            continue;
+        }
+        if (pi < pn) {
+            if (p[pi] == '?') {
+                uint32_t l = utf8_one(s + si, sn - si);
+                if (l) {
+                    pi++;
+                    si += l;
+                    continue;
+                }
+            } else if (nocase ? fold(p[pi]) == fold(s[si]) : p[pi] == s[si]) {
+                pi++;
+                si++;
+                continue;
+            }
+        }
+        if (star_p == UINT32_MAX)
+            return 0;
+        pi = star_p;
+        si = ++star_s;
+    }
+    while (pi < pn && p[pi] == '*')
+        pi++;
+    return pi == pn;
 }

@@ -871,6 +871,30 @@ static void test_vectorscan_singlematch_bug(void **state)
     }
 }
 
+/* Vectorscan 5.4.9 misses \A<lit>.*<lit>(?:UTF-8 char)\z (dot-all star,
+ * both anchors) once the input reaches 67 bytes, in every scan mode (found by
+ * fuzz_glob: glob "a*b?" against "a" + 111 bytes + "b "). Such globs are
+ * confirmed by rfinterp_glob_match instead; these must all match. */
+static void test_vectorscan_anchored_dotall_bug(void **state)
+{
+    (void)state;
+    char in[300];
+    for (int n = 0; n < 260; n += 3) {
+        in[0] = 'a';
+        memset(in + 1, n % 2 ? '\xff' : 'x', (size_t)n);
+        memcpy(in + 1 + n, "b ", 2);
+        rf_input v = SN(in, (uint32_t)n + 3);
+        if (!str1(RF_CRIT_GLOB, 0, "a*b?", v))
+            fail_msg("glob a*b? missed with %d bytes between", n);
+        if (!str1(RF_CRIT_GLOB, NC, "A*B?", v))
+            fail_msg("glob A*B? nocase missed with %d bytes between", n);
+        if (!str1(RF_CRIT_GLOB, 0, "?*b?", v))
+            fail_msg("glob ?*b? missed with %d bytes between", n);
+        if (!str1(RF_CRIT_GLOB, 0, "a*x*?", v) != !(n > 0 && n % 2 == 0))
+            fail_msg("glob a*x*? wrong with %d bytes between", n);
+    }
+}
+
 static void test_epoch_wrap(void **state)
 {
     (void)state;
@@ -1420,6 +1444,7 @@ int main(void)
         cmocka_unit_test(test_structure_checks),
         cmocka_unit_test(test_order_and_cap),
         cmocka_unit_test(test_vectorscan_singlematch_bug),
+        cmocka_unit_test(test_vectorscan_anchored_dotall_bug),
         cmocka_unit_test(test_epoch_wrap),
         cmocka_unit_test(test_random_crosscheck),
         cmocka_unit_test(test_shared_anchor_crosscheck),
