@@ -628,6 +628,7 @@ static rf_rc compile_field(const build *b, rf_interp *ip, uint32_t f, int which,
     rf_rc rc = RF_OK;
     rf_buf ex;
     rf_buf_init(&ex);
+    rfinterp_run *globs = NULL, *runs = NULL;
     size_t *off = malloc(n * sizeof(*off));
     const char **exprs = malloc(n * sizeof(*exprs));
     unsigned *flags = malloc(n * sizeof(*flags));
@@ -637,6 +638,33 @@ static rf_rc compile_field(const build *b, rf_interp *ip, uint32_t f, int which,
         rc = RF_E_NOMEM;
         goto out;
     }
+    /* The globs confirmed by rfinterp_glob_match, and the literal run each is
+     * looked for by (interp_int.h). */
+    uint32_t ng = 0;
+    for (uint32_t k = 0; k < n; k++) {
+        const rf_crit *c = b->crit_src[b->pat_rep[pats[k]]];
+        const char *l;
+        uint32_t ll;
+        if (c->kind == RF_CRIT_GLOB && str_classify(c, &l, &ll) == SC_REGEX)
+            ng++;
+    }
+    globs = malloc((ng ? ng : 1) * sizeof(*globs));
+    runs = malloc((ng ? ng : 1) * sizeof(*runs));
+    if (!globs || !runs) {
+        rc = RF_E_NOMEM;
+        goto out;
+    }
+    ng = 0;
+    for (uint32_t k = 0; k < n; k++) {
+        const rf_crit *c = b->crit_src[b->pat_rep[pats[k]]];
+        const char *l;
+        uint32_t ll;
+        if (c->kind == RF_CRIT_GLOB && str_classify(c, &l, &ll) == SC_REGEX)
+            globs[ng++] = (rfinterp_run){c->vals[0].s, c->vals[0].len};
+    }
+    if ((rc = rfinterp_glob_literals(globs, ng, runs)) != RF_OK)
+        goto out;
+    ng = 0;
     for (uint32_t k = 0; k < n; k++) {
         uint32_t p = pats[k];
         const rf_crit *c = b->crit_src[b->pat_rep[p]];
@@ -660,10 +688,12 @@ static rf_rc compile_field(const build *b, rf_interp *ip, uint32_t f, int which,
             free(ip->glob[p]);
             ip->glob[p] = g;
             (*ids)[k].end = END_VERIFY;
-            rfinterp_glob_literal(c->vals[0].s, c->vals[0].len, &lit, &litlen);
+            lit = runs[ng].s;
+            litlen = runs[ng].len;
+            ng++;
             if ((rc = rfinterp_literal(lit, litlen, 0, &ex)) != RF_OK)
                 goto out;
-            flags[k] = HS_FLAG_ALLOWEMPTY | (nocase ? HS_FLAG_CASELESS : 0);
+            flags[k] = (litlen ? 0 : HS_FLAG_ALLOWEMPTY) | (nocase ? HS_FLAG_CASELESS : 0);
         } else if (sc == SC_REGEX) {
             (*ids)[k].end = END_ANY;
             rc = rfinterp_pattern(c, &ex, &flags[k], err); /* checked in dedupe_patterns */
@@ -711,6 +741,8 @@ out:
     if (rc == RF_E_NOMEM)
         rf_err_set(err, RF_E_NOMEM, b->ch->source, 0, 0, "out of memory building the interpreter");
     rf_buf_free(&ex);
+    free(globs);
+    free(runs);
     free(off);
     free(exprs);
     free(flags);

@@ -44,14 +44,28 @@ rfinterp_class rfinterp_classify(const rf_crit *c, const char **lit, uint32_t *l
 /*
  * Globs that need more than a literal (a '?' or an inner '*') are not left to
  * a Vectorscan expression: Vectorscan 5.4.9 misses matches of the anchored
- * form \A<lit>.*<lit>(?:one UTF-8 character)\z once the input reaches 67
+ * form \A<lit>.*<lit>\z (and with '?': ...(?:one UTF-8 character)\z) once the input reaches 67
  * bytes, in block, stream and vectored mode alike (found by fuzz_glob; see
  * tests/unit/interp_test.c test_vectorscan_anchored_dotall_bug). Such a glob
- * is looked for in the field's database as its longest literal run (empty
+ * is looked for in the field's database as one of its literal runs (empty
  * when it has none: the empty expression then fires on every input), and a
- * hit is confirmed once per event by rfinterp_glob_match.
+ * hit is confirmed once per event by rfinterp_glob_match. Every anchored
+ * expression with a dot-all star inside (\A<lit>.*<lit>\z included) is
+ * affected, so every glob with a '?' or an inner '*' takes this path.
  */
-void rfinterp_glob_literal(const char *p, uint32_t pn, const char **lit, uint32_t *litlen);
+typedef struct rfinterp_run {
+    const char *s;
+    uint32_t len;
+} rfinterp_run;
+
+/*
+ * Choose each glob's literal: the run (maximal stretch without '*' or '?') of
+ * it that the fewest runs of all n globs share, the longest among those, so
+ * that a run every glob of a field starts with ("C:\Windows\") does not make
+ * every glob be confirmed on every event. globs[i] is the glob, out[i] its
+ * chosen run (length 0 when it has none). O(r log r) in the number of runs.
+ */
+rf_rc rfinterp_glob_literals(const rfinterp_run *globs, uint32_t n, rfinterp_run *out);
 
 /* 1 if the whole of s[0..sn) matches glob p[0..pn): '*' any run of bytes,
  * '?' one UTF-8-shaped character, every other byte itself (ASCII case

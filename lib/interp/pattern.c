@@ -214,25 +214,70 @@ out:
     return rc;
 }
 
-void rfinterp_glob_literal(const char *p, uint32_t pn, const char **lit, uint32_t *litlen)
+static int run_cmp(const void *a, const void *b)
 {
-    uint32_t best = 0, best_at = 0;
-    for (uint32_t i = 0; i < pn;) {
-        if (p[i] == '*' || p[i] == '?') {
+    const rfinterp_run *x = a, *y = b;
+    uint32_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->s, y->s, n);
+    if (c)
+        return c;
+    return (x->len > y->len) - (x->len < y->len);
+}
+
+/* The runs of glob g, written to `to` when not NULL; returns how many. */
+static uint32_t each_run(const rfinterp_run *g, rfinterp_run *to)
+{
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < g->len;) {
+        if (g->s[i] == '*' || g->s[i] == '?') {
             i++;
             continue;
         }
         uint32_t j = i;
-        while (j < pn && p[j] != '*' && p[j] != '?')
+        while (j < g->len && g->s[j] != '*' && g->s[j] != '?')
             j++;
-        if (j - i > best) {
-            best = j - i;
-            best_at = i;
-        }
+        if (to)
+            to[k] = (rfinterp_run){g->s + i, j - i};
+        k++;
         i = j;
     }
-    *lit = p + best_at;
-    *litlen = best;
+    return k;
+}
+
+rf_rc rfinterp_glob_literals(const rfinterp_run *globs, uint32_t n, rfinterp_run *out)
+{
+    size_t total = 0;
+    for (uint32_t i = 0; i < n; i++)
+        total += each_run(&globs[i], NULL);
+    rfinterp_run *all = malloc((total ? total : 1) * sizeof(*all));
+    if (!all)
+        return RF_E_NOMEM;
+    size_t k = 0;
+    for (uint32_t i = 0; i < n; i++)
+        k += each_run(&globs[i], all + k);
+    qsort(all, total, sizeof(*all), run_cmp);
+    for (uint32_t i = 0; i < n; i++) {
+        rfinterp_run mine[RF_MAX_STRING / 2 + 1];
+        uint32_t m = each_run(&globs[i], mine);
+        out[i] = (rfinterp_run){globs[i].s, 0};
+        size_t best_count = SIZE_MAX;
+        for (uint32_t r = 0; r < m; r++) {
+            /* how many runs equal this one: the span of equal keys */
+            rfinterp_run *hit = bsearch(&mine[r], all, total, sizeof(*all), run_cmp);
+            size_t lo = (size_t)(hit - all), hi = lo;
+            while (lo > 0 && run_cmp(&all[lo - 1], &mine[r]) == 0)
+                lo--;
+            while (hi + 1 < total && run_cmp(&all[hi + 1], &mine[r]) == 0)
+                hi++;
+            size_t count = hi - lo + 1;
+            if (count < best_count || (count == best_count && mine[r].len > out[i].len)) {
+                best_count = count;
+                out[i] = mine[r];
+            }
+        }
+    }
+    free(all);
+    return RF_OK;
 }
 
 /* Bytes of the one UTF-8-shaped character at s (the same shapes as the '?'
