@@ -1071,7 +1071,10 @@ static size_t memory_of(const rf_interp *ip, size_t idbytes, size_t ndefvals)
                  (np + 1 + ip->anc_off[np] + np) * sizeof(uint32_t) +
                  (2 * (ni + 1) + ip->chk_off[ni] + ip->nalways) * sizeof(uint32_t) +
                  ip->def_off[ni] * sizeof(interp_def) + ndefvals * sizeof(int64_t) +
-                 nf * sizeof(interp_field);
+                 nf * sizeof(interp_field) + np * sizeof(*ip->glob);
+    for (uint32_t p = 0; p < np; p++)
+        if (ip->glob[p])
+            mem += sizeof(*ip->glob[p]) + ip->glob[p]->len;
     for (uint32_t f = 0; f < nf; f++) {
         const interp_field *fl = &ip->fields[f];
         for (int d = 0; d < 2; d++) {

@@ -1097,6 +1097,29 @@ static void rand_crit(rf_instance *in, uint16_t field)
     }
 }
 
+/* The interpreter's matches got[0..nm) for event e must be exactly the
+ * instances whose every criterion the reference accepts, in order. */
+static void expect_reference(const rf_channel *ch, const rf_input *in, const uint32_t *got,
+                             uint32_t nm, uint32_t e)
+{
+    uint32_t j = 0;
+    for (uint32_t i = 0; i < ch->ninstances; i++) {
+        const rf_instance *inst = &ch->instances[i];
+        int ok = 1;
+        for (uint32_t k = 0; k < inst->ncrits && ok; k++)
+            ok = ref_crit(&inst->crits[k], &in[inst->crits[k].field]);
+        if (!ok)
+            continue;
+        if (j >= nm || got[j] != i)
+            fail_msg("event %u: instance %u (%s) should match; interpreter gave %s %u", e, i,
+                     inst->id, j < nm ? "instance" : "only", j < nm ? got[j] : nm);
+        j++;
+    }
+    if (j != nm)
+        fail_msg("event %u: interpreter gave %u matches, reference %u (extra: %u)", e, nm, j,
+                 got[j < nm ? j : 0]);
+}
+
 static void test_random_crosscheck(void **state)
 {
     (void)state;
@@ -1134,23 +1157,7 @@ static void test_random_crosscheck(void **state)
         }
         uint32_t nm = 0;
         assert_int_equal(rf_interp_eval(ip, scr, in, RF_NFIELDS, got, NINST, &nm), RF_OK);
-        uint32_t j = 0;
-        for (uint32_t i = 0; i < NINST; i++) {
-            const rf_instance *inst = &ch->instances[i];
-            int ok = 1;
-            for (uint32_t k = 0; k < inst->ncrits && ok; k++)
-                ok = ref_crit(&inst->crits[k], &in[inst->crits[k].field]);
-            if (!ok)
-                continue;
-            if (j >= nm || got[j] != i) {
-                fail_msg("event %u: instance %u (%s) should match; interpreter gave %s %u", e,
-                         i, inst->id, j < nm ? "instance" : "only", j < nm ? got[j] : nm);
-            }
-            j++;
-        }
-        if (j != nm)
-            fail_msg("event %u: interpreter gave %u matches, reference %u (extra: %u)", e, nm,
-                     j, got[j < nm ? j : 0]);
+        expect_reference(ch, in, got, nm, e);
         total += nm;
     }
     /* the test is only meaningful if many events match something */
@@ -1365,22 +1372,7 @@ static void test_shared_anchor_crosscheck(void **state)
         }
         uint32_t nm = 0;
         assert_int_equal(rf_interp_eval(ip, scr, in, RF_NFIELDS, got, NINST, &nm), RF_OK);
-        uint32_t j = 0;
-        for (uint32_t i = 0; i < NINST; i++) {
-            const rf_instance *inst = &ch->instances[i];
-            int ok = 1;
-            for (uint32_t k = 0; k < inst->ncrits && ok; k++)
-                ok = ref_crit(&inst->crits[k], &in[inst->crits[k].field]);
-            if (!ok)
-                continue;
-            if (j >= nm || got[j] != i)
-                fail_msg("event %u: instance %u (%s) should match; interpreter gave %s %u", e,
-                         i, inst->id, j < nm ? "instance" : "only", j < nm ? got[j] : nm);
-            j++;
-        }
-        if (j != nm)
-            fail_msg("event %u: interpreter gave %u matches, reference %u (extra: %u)", e, nm,
-                     j, got[j < nm ? j : 0]);
+        expect_reference(ch, in, got, nm, e);
         total += nm;
         if (nm > most)
             most = nm;
