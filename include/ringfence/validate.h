@@ -49,7 +49,8 @@ typedef struct rf_validate_opts {
     uint32_t diff_min_detections; /* ignore jumps below this many; 0: 100 */
     uint32_t exec_cpu_seconds;  /* CPU limit of each child process; 0: 10 */
     uint64_t exec_mem_bytes;    /* address-space limit of each child; 0: 2 GiB */
-    uint64_t exec_event_budget_ns; /* mean cost per event limit; 0: 50000 */
+    uint64_t exec_event_budget_ns; /* limit on the mean CPU time per event, measured
+                                    * over at least 20,000 evaluations; 0: 50000 */
     uint32_t synthetic_events;  /* synthetic events per sensor, one per instance up to
                                    this many; 0: RF_MAX_SYNTHETIC_EVENTS (every instance) */
     void (*progress)(void *ctx, rf_stage stage, const char *what); /* or NULL */
