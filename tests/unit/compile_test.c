@@ -19,6 +19,7 @@
 
 #include "ringfence/compile.h"
 #include "ringfence/util.h"
+#include "support/channel_eq.h"
 
 #define DATA(x) RF_TEST_DATA "/yaml/" x
 
@@ -623,55 +624,6 @@ static void test_file_errors(void **state)
     assert_int_equal(rf_compile_parse(NULL, "x", "a", 1, &ch, NULL), RF_E_USAGE);
 }
 
-static void values_equal(const rf_value *a, const rf_value *b)
-{
-    assert_int_equal(a->type, b->type);
-    assert_true(a->i == b->i);
-    assert_int_equal(a->len, b->len);
-    if (a->type == RF_VAL_STRING)
-        assert_memory_equal(a->s, b->s, a->len + 1);
-}
-
-static void channels_equal(const rf_channel *a, const rf_channel *b)
-{
-    assert_int_equal(a->channel, b->channel);
-    assert_string_equal(a->template_type, b->template_type);
-    assert_int_equal(a->template_version, b->template_version);
-    assert_int_equal(a->content_version, b->content_version);
-    assert_int_equal(a->ninstances, b->ninstances);
-    for (uint32_t i = 0; i < a->ninstances; i++) {
-        const rf_instance *x = &a->instances[i], *y = &b->instances[i];
-        assert_string_equal(x->id, y->id);
-        assert_int_equal(x->action, y->action);
-        assert_int_equal(x->severity, y->severity);
-        assert_int_equal(x->line, y->line);
-        assert_int_equal(x->ncrits, y->ncrits);
-        for (uint32_t j = 0; j < x->ncrits; j++) {
-            const rf_crit *c = &x->crits[j], *d = &y->crits[j];
-            assert_int_equal(c->field, d->field);
-            assert_string_equal(c->field_name, d->field_name);
-            assert_int_equal(c->kind, d->kind);
-            assert_int_equal(c->vtype, d->vtype);
-            assert_int_equal(c->flags, d->flags);
-            assert_int_equal(c->line, d->line);
-            assert_int_equal(c->nvals, d->nvals);
-            for (uint32_t k = 0; k < c->nvals; k++)
-                values_equal(&c->vals[k], &d->vals[k]);
-        }
-        assert_int_equal(x->ntests, y->ntests);
-        for (uint32_t j = 0; j < x->ntests; j++) {
-            const rf_test *t = &x->tests[j], *u = &y->tests[j];
-            assert_int_equal(t->expect_match, u->expect_match);
-            assert_int_equal(t->line, u->line);
-            assert_int_equal(t->ninputs, u->ninputs);
-            for (uint32_t k = 0; k < t->ninputs; k++) {
-                assert_int_equal(t->inputs[k].field, u->inputs[k].field);
-                values_equal(&t->inputs[k].v, &u->inputs[k].v);
-            }
-        }
-    }
-}
-
 static void test_determinism(void **state)
 {
     (void)state;
@@ -684,7 +636,7 @@ static void test_determinism(void **state)
     rf_channel *a = NULL, *b = NULL;
     assert_int_equal(rf_compile_parse(g_ws, "x.yaml", (const char *)src, len, &a, &err), RF_OK);
     assert_int_equal(rf_compile_parse(g_ws, "x.yaml", (const char *)src, len, &b, &err), RF_OK);
-    channels_equal(a, b);
+    assert_channel_eq(a, b, 1);
     /* And the channel writer turns both into the same bytes. */
     uint8_t *wa = NULL, *wb = NULL;
     size_t la = 0, lb = 0;
