@@ -6,7 +6,11 @@
 set -euo pipefail
 
 pkgs=(build-essential cmake ninja-build pkg-config libyaml-dev libjansson-dev
-      libvectorscan-dev libpcre2-dev libcmocka-dev libssl-dev)
+      libvectorscan-dev libpcre2-dev libcmocka-dev libssl-dev libcurl4-openssl-dev
+      python3 python3-cryptography faketime strace nodejs)
+# npm: Debian's package, unless the machine already has an npm (a Node.js
+# distribution that ships its own npm conflicts with Debian's).
+command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 if [ "${1:-}" = "--fuzz" ]; then
   pkgs+=(clang libclang-rt-14-dev)
 fi

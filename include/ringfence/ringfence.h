@@ -40,6 +40,10 @@ typedef enum rf_rc {
     RF_E_REJECTED = 13,  /* the validator rejected the content */
     RF_E_INTERNAL = 14,  /* a bug in ringfence itself */
     RF_E_UNSUPPORTED = 15, /* a format or feature version this build lacks */
+    RF_E_SIGNATURE = 16, /* too few valid signatures from the keys a role trusts */
+    RF_E_EXPIRED = 17,   /* signed metadata is past its expiry time */
+    RF_E_ROLLBACK = 18,  /* a version older than (or inconsistent with) what is trusted */
+    RF_E_NETWORK = 19,   /* a download failed, was refused or ran out of time */
 } rf_rc;
 
 /* The name of a result code ("RF_E_PARSE"); never NULL. */

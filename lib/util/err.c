@@ -28,6 +28,10 @@ const char *rf_strerror(rf_rc rc)
     case RF_E_REJECTED: return "RF_E_REJECTED";
     case RF_E_INTERNAL: return "RF_E_INTERNAL";
     case RF_E_UNSUPPORTED: return "RF_E_UNSUPPORTED";
+    case RF_E_SIGNATURE: return "RF_E_SIGNATURE";
+    case RF_E_EXPIRED: return "RF_E_EXPIRED";
+    case RF_E_ROLLBACK: return "RF_E_ROLLBACK";
+    case RF_E_NETWORK: return "RF_E_NETWORK";
     }
     return "RF_E_UNKNOWN";
 }
