@@ -81,4 +81,18 @@
  * is about 200 MiB. */
 #define RF_MAX_CORPUS_BYTES (1024u * 1024u * 1024u)
 
+/* TUF client download bounds: a
+ * root with hundreds of keys fits in 512 kB, a timestamp in 16 kB; snapshot
+ * and targets grow with the number of roles and targets. */
+#define RF_TUF_MAX_ROOT_BYTES 512000u
+#define RF_TUF_MAX_TIMESTAMP_BYTES 16384u
+#define RF_TUF_MAX_SNAPSHOT_BYTES 2000000u
+#define RF_TUF_MAX_TARGETS_BYTES 5000000u
+/* Root versions taken in one update: bounds the work a repository can make a
+ * client do, yet covers years of monthly rotations. */
+#define RF_TUF_MAX_ROOT_ROTATIONS 256u
+/* Delegated roles visited in one target search (the specification's
+ * default); bounds the work a hostile delegation graph can cause. */
+#define RF_TUF_MAX_DELEGATIONS 32u
+
 #endif
