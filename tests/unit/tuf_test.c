@@ -546,6 +546,11 @@ static void check_type(rf_tuf_keytype type, const char *keytype, const char *sch
     char *odd = rf_strndup(sig, sl - 1);
     assert_int_equal(verify(k, MSG, odd), 0);
     free(odd);
+    rf_buf extra; /* a valid signature and one more digit: odd, refused */
+    rf_buf_init(&extra);
+    rf_buf_printf(&extra, "%s0", sig);
+    assert_int_equal(verify(k, MSG, (const char *)extra.data), 0);
+    rf_buf_free(&extra);
     char *nothex = rf_strdup(sig);
     nothex[sl / 2] = 'g';
     assert_int_equal(verify(k, MSG, nothex), 0);
@@ -774,6 +779,22 @@ static void test_malformed_keys(void **state)
     o = key_obj("rsa", "rsassa-pss-sha256", EC_PEM);
     key_bad(o);
     json_decref(o);
+    /* an EC key on another curve (P-384) declared as P-256 */
+    EVP_PKEY *p384 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+    assert_non_null(p384);
+    BIO *bio = BIO_new(BIO_s_mem());
+    assert_non_null(bio);
+    assert_int_equal(PEM_write_bio_PUBKEY(bio, p384), 1);
+    char *pem = NULL;
+    long n = BIO_get_mem_data(bio, &pem);
+    assert_true(n > 0);
+    char *p384_pem = rf_strndup(pem, (size_t)n);
+    o = key_obj("ecdsa", "ecdsa-sha2-nistp256", p384_pem);
+    key_bad(o);
+    json_decref(o);
+    free(p384_pem);
+    BIO_free(bio);
+    EVP_PKEY_free(p384);
     /* too small an RSA key */
     o = key_obj("rsa", "rsassa-pss-sha256", RSA1024_PEM);
     key_bad(o);
