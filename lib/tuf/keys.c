@@ -526,7 +526,6 @@ rf_rc rftuf_key_from_json(const json_t *keyobj, rftuf_key **out, rf_err *err)
         return RF_OK;
     }
 
-    char why[256];
     rf_rc rc = RF_OK;
     EVP_PKEY *pkey = NULL;
     const json_t *pub = json_object_get(keyval, "public");
@@ -548,6 +547,7 @@ rf_rc rftuf_key_from_json(const json_t *keyobj, rftuf_key **out, rf_err *err)
         }
         pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, raw, rlen);
         if (!pkey) {
+            char why[256];
             rc = rf_err_set(err, RF_E_PARSE, NULL, 0, 0,
                             "key object: not an ed25519 public key: %s",
                             ossl_reason(why, sizeof(why)));
