@@ -218,7 +218,7 @@ static rf_rc key_type_of(EVP_PKEY *pkey, rf_tuf_keytype *out, const char *what, 
 }
 
 /* The TUF public key object of pkey ({"keytype","keyval":{"public"},"scheme"}),
- * as canonical JSON (*pub_json, malloc'd) and its key id. */
+ * as JSON text (*pub_json, malloc'd) and its key id. */
 static rf_rc describe_key(EVP_PKEY *pkey, rf_tuf_keytype type, char **pub_json,
                           char keyid[65], rf_err *err)
 {
@@ -279,7 +279,10 @@ static rf_rc describe_key(EVP_PKEY *pkey, rf_tuf_keytype type, char **pub_json,
     if ((rc = rftuf_cjson(obj, &canon, err)) != RF_OK)
         goto out;
     rftuf_sha256_hex(canon.data, canon.len, keyid);
-    *pub_json = rf_buf_take(&canon);
+    /* The key id is over the canonical form, whose PEM newlines are raw; the
+     * text handed out is ordinary JSON (sorted, compact, newlines escaped),
+     * so that it can be read back and embedded in metadata. */
+    *pub_json = json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS);
     if (!*pub_json)
         rc = rf_err_set(err, RF_E_NOMEM, NULL, 0, 0, "out of memory building a key object");
 out:
