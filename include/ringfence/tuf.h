@@ -35,10 +35,12 @@ rf_rc rf_tuf_keytype_parse(const char *name, rf_tuf_keytype *out) RF_WUR;
 
 /*
  * Generate a key pair. *priv_pem receives the private key as PKCS#8 PEM,
- * *pub_json the public key as a TUF key object in canonical JSON
- * ({"keytype":..,"keyval":{"public":..},"scheme":..}); keyid receives the
- * key id as TUF computes it (hex sha256 of that canonical JSON). Both strings
- * are malloc'd and owned by the caller (free()).
+ * *pub_json the public key as a TUF key object
+ * ({"keytype":..,"keyval":{"public":..},"scheme":..}) in compact JSON with
+ * sorted keys (a PEM's newlines escaped, so any JSON reader takes it);
+ * keyid receives the key id as TUF computes it (hex sha256 of the object's
+ * canonical JSON, where those newlines are raw). Both strings are malloc'd
+ * and owned by the caller (free()).
  */
 rf_rc rf_tuf_keygen(rf_tuf_keytype type, char **priv_pem, char **pub_json,
                     char keyid[65], rf_err *err) RF_WUR;
@@ -49,8 +51,8 @@ typedef struct rf_tuf_signer rf_tuf_signer;
 /* Load a private key file written by rf_tuf_keygen (PEM). Caller frees with
  * rf_tuf_signer_free. */
 rf_rc rf_tuf_signer_load(const char *path, rf_tuf_signer **out, rf_err *err) RF_WUR;
-/* The signer's key id (64 hex digits) and public key object (canonical JSON);
- * owned by the signer. */
+/* The signer's key id (64 hex digits) and public key object (JSON text, as
+ * rf_tuf_keygen gives it); owned by the signer. */
 const char *rf_tuf_signer_keyid(const rf_tuf_signer *s);
 const char *rf_tuf_signer_pub_json(const rf_tuf_signer *s);
 void rf_tuf_signer_free(rf_tuf_signer *s);
