@@ -15,8 +15,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-/* The internal header of lib/tuf; the harness build only has include/. */
-#include "../lib/tuf/tuf_int.h"
+#include "tuf/tuf_int.h"
 
 /* Canonical text with raw control bytes escaped, as strict JSON wants. */
 static void escape_controls(const rf_buf *in, rf_buf *out)

@@ -9,7 +9,7 @@
  *       --target-dir DIR download
  *
  * Options may come in any order, before or after the command. Exit 0 on
- * success, 1 on any failure (and 2 for a command line it cannot use). The
+ * success, 1 on any failure, a command line it cannot use included. The
  * program is linked dynamically on purpose, so that a time-faking preload
  * library can move its clock in tests.
  */
@@ -43,7 +43,7 @@ static void usage(FILE *f)
           "  --total-timeout SECS     limit for one refresh or target (default 300)\n"
           "  -h, --help               this text\n"
           "\n"
-          "exit status: 0 success, 1 any failure, 2 bad command line\n",
+          "exit status: 0 success, 1 any failure (a bad command line included)\n",
           f);
 }
 
@@ -95,7 +95,7 @@ int main(int argc, char **argv)
             if (nnames == MAX_TARGET_NAMES) {
                 fprintf(stderr, "ringfence-tuf-client: at most %d --target-name\n",
                         MAX_TARGET_NAMES);
-                return 2;
+                return 1;
             }
             names[nnames++] = optarg;
             break;
@@ -104,7 +104,7 @@ int main(int argc, char **argv)
             if (!parse_secs(optarg, c == 'r' ? &o.request_timeout_ms : &o.total_timeout_ms)) {
                 fprintf(stderr, "ringfence-tuf-client: bad timeout \"%s\" (1..86400 s)\n",
                         optarg);
-                return 2;
+                return 1;
             }
             break;
         case 'h':
@@ -112,21 +112,21 @@ int main(int argc, char **argv)
             return 0;
         case ':':
             fprintf(stderr, "ringfence-tuf-client: %s needs a value\n", argv[optind - 1]);
-            return 2;
+            return 1;
         default:
             fprintf(stderr, "ringfence-tuf-client: unknown option %s\n", argv[optind - 1]);
             usage(stderr);
-            return 2;
+            return 1;
         }
     }
     if (optind >= argc) {
         usage(stderr);
-        return 2;
+        return 1;
     }
     const char *cmd = argv[optind];
     if (!o.metadata_dir) {
         fprintf(stderr, "ringfence-tuf-client: --metadata-dir is required\n");
-        return 2;
+        return 1;
     }
     rf_err err;
     rf_err_clear(&err);
@@ -134,7 +134,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "init") == 0) {
         if (argc - optind != 2) {
             fprintf(stderr, "ringfence-tuf-client: init takes one TRUSTED_ROOT file\n");
-            return 2;
+            return 1;
         }
         if (rf_tuf_client_init(o.metadata_dir, argv[optind + 1], &err) != RF_OK) {
             fail("init", &err);
@@ -144,21 +144,21 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "refresh") != 0 && strcmp(cmd, "download") != 0) {
         fprintf(stderr, "ringfence-tuf-client: unknown command \"%s\"\n", cmd);
-        return 2;
+        return 1;
     }
     if (argc - optind != 1) {
         fprintf(stderr, "ringfence-tuf-client: %s takes no arguments\n", cmd);
-        return 2;
+        return 1;
     }
     if (!o.metadata_url) {
         fprintf(stderr, "ringfence-tuf-client: %s needs --metadata-url\n", cmd);
-        return 2;
+        return 1;
     }
     int download = strcmp(cmd, "download") == 0;
     if (download && (nnames == 0 || !o.target_base_url || !target_dir)) {
         fprintf(stderr, "ringfence-tuf-client: download needs --target-name, "
                         "--target-base-url and --target-dir\n");
-        return 2;
+        return 1;
     }
 
     rf_tuf_client *cl = NULL;

@@ -333,16 +333,13 @@ static void clean_temp_files(const char *dir)
     closedir(d);
 }
 
-static rf_rc load_root_file(const char *path, size_t max, rftuf_meta **out, rf_err *err)
+/* Parse root metadata and check it is signed by a threshold of its own root
+ * keys. */
+static rf_rc root_from_bytes(const uint8_t *buf, size_t len, const char *what,
+                             rftuf_meta **out, rf_err *err)
 {
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    rf_rc rc = rf_file_read(path, max, &buf, &len, err);
-    if (rc != RF_OK)
-        return rc;
     rftuf_meta *m = NULL;
-    rc = rftuf_meta_parse(buf, len, RFTUF_ROOT, path, &m, err);
-    free(buf);
+    rf_rc rc = rftuf_meta_parse(buf, len, RFTUF_ROOT, what, &m, err);
     if (rc != RF_OK)
         return rc;
     rc = verify_by(m, m, "root", err);
@@ -354,14 +351,31 @@ static rf_rc load_root_file(const char *path, size_t max, rftuf_meta **out, rf_e
     return RF_OK;
 }
 
+static rf_rc load_root_file(const char *path, size_t max, rftuf_meta **out, rf_err *err)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    rf_rc rc = rf_file_read(path, max, &buf, &len, err);
+    if (rc == RF_OK)
+        rc = root_from_bytes(buf, len, path, out, err);
+    free(buf);
+    return rc;
+}
+
 rf_rc rf_tuf_client_init(const char *metadata_dir, const char *root_path, rf_err *err)
 {
     if (!metadata_dir || !root_path)
         return rf_err_set(err, RF_E_USAGE, NULL, 0, 0, "metadata dir and root file needed");
+    /* Read the root before anything in the directory changes: it may be a
+     * file in that very directory. */
+    uint8_t *buf = NULL;
+    size_t len = 0;
     rftuf_meta *m = NULL;
-    rf_rc rc = load_root_file(root_path, RF_TUF_MAX_ROOT_BYTES, &m, err);
+    rf_rc rc = rf_file_read(root_path, RF_TUF_MAX_ROOT_BYTES, &buf, &len, err);
+    if (rc == RF_OK)
+        rc = root_from_bytes(buf, len, root_path, &m, err);
     if (rc != RF_OK)
-        return rc;
+        goto out;
     if (mkdir(metadata_dir, 0755) != 0 && errno != EEXIST) {
         rc = rf_err_set(err, RF_E_IO, metadata_dir, 0, 0, "cannot create: %s",
                         strerror(errno));
@@ -388,15 +402,11 @@ rf_rc rf_tuf_client_init(const char *metadata_dir, const char *root_path, rf_err
     closedir(d);
     {
         char *p = join(metadata_dir, "root.json");
-        uint8_t *buf = NULL;
-        size_t len = 0;
-        rc = p ? rf_file_read(root_path, RF_TUF_MAX_ROOT_BYTES, &buf, &len, err) : oom(err);
-        if (rc == RF_OK)
-            rc = rf_file_write_atomic(p, buf, len, 0644, err);
-        free(buf);
+        rc = p ? rf_file_write_atomic(p, buf, len, 0644, err) : oom(err);
         free(p);
     }
 out:
+    free(buf);
     rftuf_meta_free(m);
     return rc;
 }

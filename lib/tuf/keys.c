@@ -600,6 +600,13 @@ void rftuf_key_free(rftuf_key *k)
     free(k);
 }
 
+int rftuf_key_same(const rftuf_key *a, const rftuf_key *b)
+{
+    if (!a || !b || !a->pkey || !b->pkey)
+        return 0;
+    return EVP_PKEY_eq(a->pkey, b->pkey) == 1;
+}
+
 int rftuf_key_verify(const rftuf_key *k, const uint8_t *msg, size_t len, const char *sig_hex)
 {
     if (!k || k->type == 0 || !k->pkey || !sig_hex || (!msg && len))

@@ -425,10 +425,11 @@ rf_rc rftuf_meta_verify(const rftuf_meta *m, const json_t *keys,
     if (threshold < 1 || !json_is_array(keyids) || !json_is_object(keys))
         return rf_err_set(err, RF_E_SIGNATURE, NULL, 0, 0,
                           "%s: the delegating metadata gives no usable keys", role);
-    /* Each trusted key counts once, however many signatures name it; and two
-     * key ids holding the same key material count once too. */
+    /* Each trusted key counts once, however many signatures name it, and
+     * two key ids holding the same key material count once too: `counted`
+     * keeps the keys that have already given a valid signature. */
     size_t nsig = json_array_size(m->signatures);
-    const json_t **counted = calloc(json_array_size(keyids) + 1, sizeof(*counted));
+    rftuf_key **counted = calloc(json_array_size(keyids) + 1, sizeof(*counted));
     if (!counted)
         return rf_err_set(err, RF_E_NOMEM, NULL, 0, 0, "out of memory");
     size_t ncounted = 0;
@@ -439,29 +440,27 @@ rf_rc rftuf_meta_verify(const rftuf_meta *m, const json_t *keys,
         if (!array_has_string(keyids, kid))
             continue;
         const json_t *kobj = json_object_get(keys, kid);
-        if (!kobj)
+        rftuf_key *k = NULL;
+        if (!kobj || rftuf_key_from_json(kobj, &k, NULL) != RF_OK)
             continue;
         int dup = 0;
         for (size_t j = 0; j < ncounted && !dup; j++)
-            if (counted[j] == kobj || json_equal((json_t *)counted[j], (json_t *)kobj))
-                dup = 1;
-        if (dup)
-            continue;
-        rftuf_key *k = NULL;
-        if (rftuf_key_from_json(kobj, &k, NULL) != RF_OK)
-            continue;
-        int ok = rftuf_key_verify(k, (const uint8_t *)m->canon.data, m->canon.len,
-                                  json_string_value(json_object_get(sg, "sig")));
-        rftuf_key_free(k);
-        if (ok) {
-            counted[ncounted++] = kobj;
+            dup = rftuf_key_same(counted[j], k);
+        if (!dup && ncounted < json_array_size(keyids) &&
+            rftuf_key_verify(k, (const uint8_t *)m->canon.data, m->canon.len,
+                             json_string_value(json_object_get(sg, "sig")))) {
+            counted[ncounted++] = k;
             good++;
+        } else {
+            rftuf_key_free(k);
         }
     }
+    for (size_t j = 0; j < ncounted; j++)
+        rftuf_key_free(counted[j]);
     free(counted);
     if (good < threshold)
         return rf_err_set(err, RF_E_SIGNATURE, NULL, 0, 0,
-                          "%s: %lld valid signature%s from trusted keys, %lld needed",
+                          "%s: %lld valid signature%s from distinct trusted keys, %lld needed",
                           role, (long long)good, good == 1 ? "" : "s",
                           (long long)threshold);
     return RF_OK;

@@ -49,6 +49,10 @@ typedef struct rftuf_key rftuf_key;
 rf_rc rftuf_key_from_json(const json_t *keyobj, rftuf_key **out, rf_err *err) RF_WUR;
 void rftuf_key_free(rftuf_key *k);
 
+/* 1 when a and b hold the same public key material (however their key
+ * objects are written), else 0. */
+int rftuf_key_same(const rftuf_key *a, const rftuf_key *b);
+
 /* 1 when sig_hex is a valid signature by k over msg, else 0 (never an error:
  * a malformed signature is simply not valid). */
 int rftuf_key_verify(const rftuf_key *k, const uint8_t *msg, size_t len,
