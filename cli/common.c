@@ -72,7 +72,12 @@ int cli_exit_for_rc(rf_rc rc)
     case RF_E_INPUT:
     case RF_E_REJECTED:
     case RF_E_UNSUPPORTED:
+    case RF_E_SIGNATURE:
+    case RF_E_EXPIRED:
+    case RF_E_ROLLBACK:
         return RF_EXIT_REJECTED;
+    case RF_E_NETWORK:
+        return RF_EXIT_USAGE;
     }
     return RF_EXIT_USAGE;
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # install-deps.sh — installs the Debian packages ringfence needs to build and
 # test, if any are missing. Called by `make demo` and `make test`; safe to run
-# again (it only asks apt when something is missing). Uses sudo when not root.
+# again (it only asks apt and npm when something is missing). Uses sudo when
+# not root for apt.
 #   scripts/install-deps.sh [--fuzz]   (--fuzz adds clang for libFuzzer)
 set -euo pipefail
 
@@ -21,18 +22,28 @@ for p in "${pkgs[@]}"; do
     missing+=("$p")
   fi
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
 
-echo "ringfence: installing missing Debian packages: ${missing[*]}"
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-  if command -v sudo >/dev/null 2>&1; then
-    SUDO="sudo"
-  else
-    echo "ringfence: need root (or sudo) to install: ${missing[*]}" >&2
-    exit 2
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "ringfence: installing missing Debian packages: ${missing[*]}"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then
+      SUDO="sudo"
+    else
+      echo "ringfence: need root (or sudo) to install: ${missing[*]}" >&2
+      exit 2
+    fi
   fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+
+# The tuf-js client from the npm registry, for the TUF interoperability test;
+# exact versions pinned by its package-lock.json.
+tufjs="$(dirname "$0")/../tests/interop/tufjs"
+if [ ! -f "$tufjs/node_modules/.package-lock.json" ] ||
+   [ "$tufjs/package-lock.json" -nt "$tufjs/node_modules/.package-lock.json" ]; then
+  echo "ringfence: installing the tuf-js test client (npm ci)"
+  (cd "$tufjs" && npm ci --no-audit --no-fund --loglevel=error)
+fi
