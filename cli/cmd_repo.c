@@ -572,9 +572,6 @@ static int channel_custom(const char *file, const char *report, json_t **out)
         }
         if (ec)
             goto out;
-    } else {
-        cli_warn("%s: released without --report: the validation report's hash will not be in "
-                 "its metadata", file);
     }
     *out = c;
     c = NULL;
@@ -664,6 +661,9 @@ static int repo_add_target(int argc, char **argv)
     }
     printf("\n");
     print_role_line(r, role ? role : "targets");
+    if (custom && json_object_get(custom, "channel") && !a.nv[O_REPORT])
+        cli_warn("%s: added without --report: its metadata does not name the validation report",
+                 file);
     ec = RF_EXIT_OK;
 out:
     rf_tuf_repo_free(r);

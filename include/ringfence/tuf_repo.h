@@ -138,7 +138,7 @@ rf_rc rf_tuf_repo_remove_target(rf_tuf_repo *r, const char *role, const char *pa
 /*
  * Add s's signature to the staged metadata of `role` (replacing an earlier
  * signature by the same key). The key must be one the role trusts; for a
- * new root version, a root key of the new or of the previous version.
+ * root version not published yet, a root key of it or of the previous version.
  * RF_E_SIGNATURE when it is not, RF_E_NOTFOUND for an unknown role.
  */
 rf_rc rf_tuf_repo_sign(rf_tuf_repo *r, const char *role, const rf_tuf_signer *s,

@@ -1346,8 +1346,9 @@ static const json_t *signing_key(const rf_tuf_repo *r, const rfrepo_role *ro,
                                       "keyids"),
                       kid))
             return json_object_get(json_object_get(s, "keys"), kid);
+        /* The previous root's keys sign a new root until it is published. */
         int64_t v = rfrepo_version(doc);
-        if (v >= 2 && (size_t)(v - 1) <= r->nhist) {
+        if (v >= 2 && (size_t)(v - 1) <= r->nhist && v > rfrepo_published(r, ro)) {
             const json_t *ps = rfrepo_signed(r->hist[v - 2]);
             if (array_has(json_object_get(json_object_get(json_object_get(ps, "roles"), "root"),
                                           "keyids"),
@@ -1375,7 +1376,8 @@ static rf_rc sign_doc(const rf_tuf_repo *r, const rfrepo_role *ro, json_t *doc,
                           "for the key ids it trusts",
                           kid, ro->name,
                           ro->type == RFTUF_ROOT && !ro->delegated
-                              ? " (neither in this root version nor in the previous one)"
+                              ? " (in this root version, or the previous one until this is "
+                                "published)"
                               : "");
     rf_buf canon;
     rf_buf_init(&canon);
