@@ -120,7 +120,14 @@ static void check_sigs(rf_tuf_repo *r, const rfrepo_role *ro, const rftuf_meta *
         problem(p, e2.rc, "%s", e2.msg);
         return;
     }
-    if (rftuf_meta_verify(m, keys, keyids, t, ro->name, &e2) != RF_OK)
+    if (rftuf_meta_verify(m, keys, keyids, t, ro->name, &e2) == RF_OK)
+        return;
+    if (ro->type == RFTUF_SNAPSHOT || ro->type == RFTUF_TIMESTAMP)
+        /* Usually a key rotated in root: the role is remade with the new key. */
+        problem(p, e2.rc, "%s version %lld is not signed enough (%s): run 'ringfence repo %s %s "
+                          "--key KEY' with a key the root lists for it",
+                ro->name, (long long)m->version, e2.msg, ro->name, r->dir);
+    else
         problem(p, e2.rc, "%s version %lld is not signed enough (%s): sign it with "
                           "'ringfence repo sign %s --role %s --key KEY'",
                 ro->name, (long long)m->version, e2.msg, r->dir, ro->name);
