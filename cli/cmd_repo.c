@@ -496,20 +496,22 @@ static const char *base_name(const char *p)
 static int channel_custom(const char *file, const char *report, json_t **out)
 {
     *out = NULL;
-    uint8_t *head = NULL;
-    size_t hl = 0;
     rf_err err;
     rf_err_clear(&err);
     int looks = 0;
     size_t fl = strlen(file);
     if (fl > 4 && strcmp(file + fl - 4, ".rfc") == 0)
         looks = 1;
-    rf_rc rc = rf_file_read(file, RF_TUF_REPO_MAX_TARGET_BYTES, &head, &hl, &err);
-    if (rc != RF_OK)
-        return fail_rf(&err, rc);
-    if (hl >= 4 && memcmp(head, "\x89RFC", 4) == 0)
+    /* The first bytes of the channel file magic, "\x89RFC". */
+    unsigned char head[4];
+    FILE *fp = fopen(file, "rb");
+    if (!fp) {
+        cli_error("%s: cannot open target file: %s", file, strerror(errno));
+        return RF_EXIT_USAGE;
+    }
+    if (fread(head, 1, 4, fp) == 4 && memcmp(head, "\x89RFC", 4) == 0)
         looks = 1;
-    free(head);
+    fclose(fp);
     if (!looks) {
         if (report) {
             cli_error("%s: not a channel file; --report applies to channel files only", file);
@@ -518,7 +520,7 @@ static int channel_custom(const char *file, const char *report, json_t **out)
         return 0;
     }
     rf_channel *ch = NULL;
-    rc = rf_channel_read_file(file, &ch, &err);
+    rf_rc rc = rf_channel_read_file(file, &ch, &err);
     if (rc != RF_OK) {
         cli_error_rf(&err);
         cli_error("%s: looks like a channel file but does not read as one: not released", file);

@@ -462,9 +462,9 @@ int64_t rfrepo_count_sigs(const json_t *doc, const json_t *keys, const json_t *k
     int64_t good = 0;
     for (size_t i = 0; i < json_array_size(keyids); i++) {
         const char *kid = json_string_value(json_array_get(keyids, i));
-        const json_t *kobj = json_object_get(keys, kid ? kid : "");
+        const json_t *kobj = kid ? json_object_get(keys, kid) : NULL;
         rftuf_key *k = NULL;
-        if (!kobj || rftuf_key_from_json(kobj, &k, NULL) != RF_OK)
+        if (!kid || !kobj || rftuf_key_from_json(kobj, &k, NULL) != RF_OK)
             continue;
         for (size_t j = 0; j < json_array_size(sigs); j++) {
             const json_t *sg = json_array_get(sigs, j);

@@ -95,6 +95,9 @@ expect_exit 2 "$RF" repo add-target repo c291-v4.rfc --custom '[1,2]'
 expect_one_line_error 'JSON object'
 expect_exit 2 "$RF" repo add-target repo c291-v4.rfc --custom '{"channel":7}'
 expect_one_line_error 'comes from the channel file'
+head -c 100 c291-v4.rfc >broken.rfc
+expect_exit 1 "$RF" repo add-target repo broken.rfc
+expect_err "does not read as one: not released"
 targets_before=$(cat repo/staged/targets.json)
 
 expect_exit 0 "$RF" repo add-target repo c291-v4.rfc --name channels/291/c291-v4.rfc \
