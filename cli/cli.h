@@ -23,5 +23,7 @@ int cmd_test(int argc, char **argv, const char *workspace);
 int cmd_inspect(int argc, char **argv, const char *workspace);
 int cmd_eval(int argc, char **argv, const char *workspace);
 int cmd_bench(int argc, char **argv, const char *workspace);
+int cmd_keys(int argc, char **argv, const char *workspace);
+int cmd_repo(int argc, char **argv, const char *workspace);
 
 #endif

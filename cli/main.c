@@ -28,6 +28,8 @@ static const struct command {
     {"inspect", cmd_inspect, "show what a channel file contains"},
     {"eval", cmd_eval, "evaluate recorded events with the interpreter of one sensor"},
     {"bench", cmd_bench, "measure interpreter throughput on synthetic content"},
+    {"keys", cmd_keys, "make TUF signing keys (ed25519, ecdsa, rsa); show key ids"},
+    {"repo", cmd_repo, "keep, sign and publish the TUF repository agents update from"},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
