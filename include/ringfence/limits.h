@@ -95,4 +95,14 @@
  * default); bounds the work a hostile delegation graph can cause. */
 #define RF_TUF_MAX_DELEGATIONS 32u
 
+/* Longest URL handed to libcurl. Repository base URLs plus a consistent-
+ * snapshot target path ("<sha512 hex>.<path>") fit easily; anything longer
+ * is a configuration or metadata error, not a URL to send. */
+#define RF_MAX_URL 8192
+
+/* All response header bytes of one download, interim (1xx) blocks included.
+ * A static file server sends well under 2 KiB; 64 KiB stops a server that
+ * streams headers forever from keeping a client busy without a body. */
+#define RF_MAX_HTTP_HEADER_BYTES (64u * 1024u)
+
 #endif
