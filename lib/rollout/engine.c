@@ -361,7 +361,7 @@ static int gate_alarm(const rf_rollout *ro, rf_evidence *ev, char *why, size_t n
     return 0;
 }
 
-rf_action rf_rollout_step(rf_rollout *ro, int64_t now, rf_decision *out)
+rf_decide rf_rollout_step(rf_rollout *ro, int64_t now, rf_decision *out)
 {
     advance(ro, now);
     memset(out, 0, sizeof(*out));
@@ -370,11 +370,11 @@ rf_action rf_rollout_step(rf_rollout *ro, int64_t now, rf_decision *out)
     /* After a halt or completion nothing changes any more: HOLD, with the
      * state named (the decision that ended it was returned once). */
     if (ro->state != RF_ROLLOUT_RUNNING) {
-        out->action = RF_ACTION_HOLD;
+        out->action = RF_DECIDE_HOLD;
         snprintf(out->reason, sizeof(out->reason), "%s at wave %s",
                  ro->state == RF_ROLLOUT_HALTED ? "halted" : "complete",
                  ro->plan->waves[ro->wave].name);
-        return RF_ACTION_HOLD;
+        return RF_DECIDE_HOLD;
     }
     if (gate_alarm(ro, &out->ev, out->reason, sizeof(out->reason))) {
         ro->state = RF_ROLLOUT_HALTED;
@@ -383,8 +383,8 @@ rf_action rf_rollout_step(rf_rollout *ro, int64_t now, rf_decision *out)
                          ? ro->rel->content_version
                          : ro->rel->last_good_version;
         ro->rollback_version = v + 1;
-        out->action = RF_ACTION_HALT;
-        return RF_ACTION_HALT;
+        out->action = RF_DECIDE_HALT;
+        return RF_DECIDE_HALT;
     }
     uint32_t w = ro->wave;
     const rf_wave *wv = &ro->plan->waves[w];
@@ -399,28 +399,28 @@ rf_action rf_rollout_step(rf_rollout *ro, int64_t now, rf_decision *out)
                   ro->wave_took[w], ro->wave_hosts[w]);
     int empty = ro->wave_hosts[w] == 0;
     if (!empty && (baked < (int64_t)bake_of(ro, w) || ro->wave_reports[w] < need)) {
-        out->action = RF_ACTION_HOLD;
+        out->action = RF_DECIDE_HOLD;
         snprintf(out->reason, sizeof(out->reason),
                  "wave %s: baked %llds of %us, %llu of %llu reports, gates quiet", wv->name,
                  (long long)baked, bake_of(ro, w), (unsigned long long)ro->wave_reports[w],
                  (unsigned long long)need);
-        return RF_ACTION_HOLD;
+        return RF_DECIDE_HOLD;
     }
     if (w + 1 >= ro->plan->nwaves) {
         ro->state = RF_ROLLOUT_COMPLETE;
-        out->action = RF_ACTION_COMPLETE;
+        out->action = RF_DECIDE_COMPLETE;
         snprintf(out->reason, sizeof(out->reason),
                  "last wave %s baked %llds with %llu reports and quiet gates", wv->name,
                  (long long)baked, (unsigned long long)ro->wave_reports[w]);
-        return RF_ACTION_COMPLETE;
+        return RF_DECIDE_COMPLETE;
     }
     ro->wave = w + 1;
     ro->opened[w + 1] = now;
     out->wave = w + 1;
-    out->action = RF_ACTION_PROMOTE;
+    out->action = RF_DECIDE_PROMOTE;
     snprintf(out->reason, sizeof(out->reason),
              "wave %s %s (%llds, %llu reports, gates quiet): opening %s", wv->name,
              empty ? "has no hosts" : "baked", (long long)baked,
              (unsigned long long)ro->wave_reports[w], ro->plan->waves[w + 1].name);
-    return RF_ACTION_PROMOTE;
+    return RF_DECIDE_PROMOTE;
 }

@@ -269,7 +269,7 @@ static void test_hold_until_reports(void **state)
     rf_rollout *ro = start(x, 3);
     rf_decision d;
     /* Bake passed but no reports: hold, with the reason. */
-    assert_int_equal(rf_rollout_step(ro, 1000 + 700, &d), RF_ACTION_HOLD);
+    assert_int_equal(rf_rollout_step(ro, 1000 + 700, &d), RF_DECIDE_HOLD);
     assert_non_null(strstr(d.reason, "reports"));
     assert_int_equal(rf_rollout_wave(ro), 0);
     /* Reports arrive: promote. */
@@ -281,7 +281,7 @@ static void test_hold_until_reports(void **state)
             rf_rollout_observe(ro, &r);
         }
     }
-    assert_int_equal(rf_rollout_step(ro, 1701, &d), RF_ACTION_PROMOTE);
+    assert_int_equal(rf_rollout_step(ro, 1701, &d), RF_DECIDE_PROMOTE);
     assert_int_equal(d.wave, 1);
     assert_int_equal(rf_rollout_wave_opened(ro, 1), 1701);
     rf_rollout_free(ro);
@@ -307,13 +307,13 @@ static void test_halt_rollback_and_evidence(void **state)
     rf_report bg = {1200, 1, RF_REPORT_SILENT, 0, 0};
     rf_rollout_observe(ro, &bg);
     rf_decision d;
-    assert_int_equal(rf_rollout_step(ro, 1200, &d), RF_ACTION_HOLD);
+    assert_int_equal(rf_rollout_step(ro, 1200, &d), RF_DECIDE_HOLD);
     /* Crash at load: the hosts that took it fall silent one after another. */
     int halted_after = 0;
     for (uint32_t i = 0; i < n; i++) {
         rf_report r = {1500 + (int64_t)i, took[i], RF_REPORT_SILENT, 1, 0};
         rf_rollout_observe(ro, &r);
-        if (rf_rollout_step(ro, 1500 + (int64_t)i, &d) == RF_ACTION_HALT) {
+        if (rf_rollout_step(ro, 1500 + (int64_t)i, &d) == RF_DECIDE_HALT) {
             halted_after = (int)i + 1;
             break;
         }
@@ -332,7 +332,7 @@ static void test_halt_rollback_and_evidence(void **state)
         assert_int_equal(rf_rollout_eligible_at(ro, h), RF_NEVER);
     }
     assert_int_equal(rf_rollout_assignment(ro, took[0], 2000, 1), RF_ASSIGN_ROLLBACK);
-    assert_int_equal(rf_rollout_step(ro, 99999, &d), RF_ACTION_HOLD);
+    assert_int_equal(rf_rollout_step(ro, 99999, &d), RF_DECIDE_HOLD);
     assert_int_equal(rf_rollout_wave(ro), 0);
     rf_rollout_free(ro);
     fleet_free(x);
@@ -368,7 +368,7 @@ static void test_other_gates(void **state)
                 }
                 r.t = 1500;
                 rf_rollout_observe(ro, &r);
-                if (rf_rollout_step(ro, 1500, &d) == RF_ACTION_HALT)
+                if (rf_rollout_step(ro, 1500, &d) == RF_DECIDE_HALT)
                     break;
             }
         assert_int_equal(rf_rollout_state_of(ro), RF_ROLLOUT_HALTED);
