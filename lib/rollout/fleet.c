@@ -222,7 +222,7 @@ rf_rc rfrollout_fraction(const rfyaml_doc *d, const rfyaml_node *n, const char *
     }
     if (n->kind == RFYAML_SCALAR && n->plain &&
         (n->stype == RFYAML_INT || n->stype == RFYAML_FLOAT)) {
-        double v;
+        double v = 0;
         rf_rc rc = rfrollout_number(d, n, what, -INFINITY, INFINITY, &v, err);
         if (rc)
             return rc;
@@ -577,7 +577,8 @@ static int sensors_ok(uint32_t n, const rf_fleet_sensor *s, const double *share,
                       size_t msz)
 {
     if (n > FLEET_MAX_SENSORS) {
-        snprintf(msg, msz, "%u sensor builds, more than the limit of %u", n, FLEET_MAX_SENSORS);
+        snprintf(msg, msz, "%u sensor builds, more than the limit of %u", n,
+                 (unsigned)FLEET_MAX_SENSORS);
         return 0;
     }
     if (n == 0)
@@ -594,7 +595,7 @@ static int sensors_ok(uint32_t n, const rf_fleet_sensor *s, const double *share,
         }
         if (s[i].inputs > RF_MAX_FIELDS) {
             snprintf(msg, msz, "sensor %u has %u inputs, more than %u", i, s[i].inputs,
-                     RF_MAX_FIELDS);
+                     (unsigned)RF_MAX_FIELDS);
             return 0;
         }
         if (!share_ok(share[i])) {
@@ -820,7 +821,7 @@ static rf_rc parse_sensors(fload *L, const rfyaml_node *n)
     if (n->n > FLEET_MAX_SENSORS)
         return rfyaml_error(d, n, L->err, RF_E_LIMIT,
                             "'sensors' lists %u builds, more than the limit of %u", n->n,
-                            FLEET_MAX_SENSORS);
+                            (unsigned)FLEET_MAX_SENSORS);
     rf_fleet_sensor *s = calloc(n->n, sizeof(*s));
     double *share = calloc(n->n, sizeof(*share));
     if (!s || !share) {
