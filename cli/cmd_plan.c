@@ -208,35 +208,114 @@ static int64_t elig_time(const plan_report *r, uint32_t w, uint32_t c)
     return t;
 }
 
-/* Share of eligible hosts that have taken the release by time t. */
-static double taken_by(const plan_report *r, double t)
+/*
+ * When the eligible hosts take the release: item i is n_i hosts eligible at
+ * e_i, each taking it uniformly in [e_i, e_i + I). Sorted by e, with prefix
+ * sums of n and n*e, the share taken by t is
+ *   (N(e <= t - I) + sum over t - I < e_i < t of n_i (t - e_i) / I) / total,
+ * found in O(log K), so the quantile search costs nothing even for a fleet
+ * with a million distinct GA delays.
+ */
+typedef struct elig_item {
+    int64_t e;
+    uint32_t n;
+} elig_item;
+
+typedef struct take_curve {
+    uint32_t k;
+    int64_t *e;   /* ascending */
+    double *cn;   /* cn[i] = sum of n over items before i (k + 1 entries) */
+    double *cne;  /* same for n * e */
+    double interval, total;
+} take_curve;
+
+static int cmp_item(const void *a, const void *b)
 {
-    double sum = 0, I = (double)r->plan->checkin_interval_s;
-    uint32_t nw = r->plan->nwaves;
-    for (uint32_t w = 0; w < nw; w++) {
-        for (uint32_t c = 0; c < r->nclass; c++) {
-            uint32_t n = r->cnt_all[(size_t)w * r->nclass + c];
-            if (!n)
-                continue;
-            double x = (t - (double)elig_time(r, w, c)) / I;
-            sum += (double)n * (x <= 0 ? 0 : x >= 1 ? 1 : x);
-        }
+    const elig_item *x = a, *y = b;
+    return x->e < y->e ? -1 : x->e > y->e;
+}
+
+/* First index with e > t (strict) or e >= t. */
+static uint32_t bound(const take_curve *c, double t, int strict)
+{
+    uint32_t lo = 0, hi = c->k;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        double e = (double)c->e[mid];
+        if (strict ? e <= t : e < t)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
-    return sum / (double)r->eligible;
+    return lo;
+}
+
+static double taken_by(const take_curve *c, double t)
+{
+    uint32_t a = bound(c, t - c->interval, 1), b = bound(c, t, 0);
+    if (b < a)
+        b = a;
+    double full = c->cn[a];
+    double part = ((c->cn[b] - c->cn[a]) * t - (c->cne[b] - c->cne[a])) / c->interval;
+    return (full + part) / c->total;
 }
 
 /* The earliest time (to 0.5 s) by which a share q of eligible hosts took it. */
-static double time_to(const plan_report *r, double q, double hi)
+static double time_to(const take_curve *c, double q, double hi)
 {
     double lo = 0;
     for (int i = 0; i < 64 && hi - lo > 0.5; i++) {
         double mid = (lo + hi) / 2;
-        if (taken_by(r, mid) >= q)
+        if (taken_by(c, mid) >= q)
             hi = mid;
         else
             lo = mid;
     }
     return hi;
+}
+
+/* Fill r->t50/t90/t99 from the (wave, delay class) counts. */
+static rf_rc take_times(plan_report *r, rf_err *err)
+{
+    uint32_t nw = r->plan->nwaves, nc = r->nclass, k = 0;
+    for (size_t cell = 0; cell < (size_t)nw * nc; cell++)
+        k += r->cnt_all[cell] != 0;
+    elig_item *it = malloc((size_t)(k ? k : 1) * sizeof(*it));
+    take_curve c = {k, NULL, NULL, NULL, (double)r->plan->checkin_interval_s,
+                    (double)r->eligible};
+    c.e = malloc((size_t)(k ? k : 1) * sizeof(*c.e));
+    c.cn = malloc((size_t)(k + 1) * sizeof(*c.cn));
+    c.cne = malloc((size_t)(k + 1) * sizeof(*c.cne));
+    rf_rc rc = RF_OK;
+    if (!it || !c.e || !c.cn || !c.cne) {
+        rc = rf_err_set(err, RF_E_NOMEM, NULL, 0, 0, "out of memory computing the plan");
+        goto out;
+    }
+    k = 0;
+    for (uint32_t w = 0; w < nw; w++)
+        for (uint32_t cl = 0; cl < nc; cl++)
+            if (r->cnt_all[(size_t)w * nc + cl])
+                it[k++] = (elig_item){elig_time(r, w, cl), r->cnt_all[(size_t)w * nc + cl]};
+    qsort(it, k, sizeof(*it), cmp_item);
+    c.cn[0] = c.cne[0] = 0;
+    for (uint32_t i = 0; i < k; i++) {
+        c.e[i] = it[i].e;
+        c.cn[i + 1] = c.cn[i] + it[i].n;
+        c.cne[i + 1] = c.cne[i] + (double)it[i].n * (double)it[i].e;
+    }
+    r->t50 = r->t90 = r->t99 = -1;
+    if (k && r->eligible) {
+        double hi = (double)it[k - 1].e + c.interval + 1;
+        r->t50 = time_to(&c, 0.50, hi);
+        r->t90 = time_to(&c, 0.90, hi);
+        r->t99 = time_to(&c, 0.99, hi);
+    }
+out:
+    free(it);
+    free(c.e);
+    free(c.cn);
+    free(c.cne);
+    return rc;
 }
 
 /* Every figure of the report. RF_E_NOMEM or RF_OK. */
@@ -367,15 +446,12 @@ static rf_rc compute(plan_report *r, const rf_rollout *ro, rf_err *err)
                                  (r->rel->emergency ? p->waves[c0].emergency_bake_s
                                                     : p->waves[c0].bake_s);
     }
-    int64_t max_e = 0;
     for (uint32_t w = 0; w < nw; w++) {
         for (uint32_t c = 0; c < nc; c++) {
             size_t cell = (size_t)w * nc + c;
             if (!r->cnt_all[cell])
                 continue;
             int64_t e = elig_time(r, w, c);
-            if (e > max_e)
-                max_e = e;
             if (e < r->detect_s) {
                 r->exposed_all_before_gate += r->cnt_all[cell];
                 r->exposed_cust_before_gate += r->cnt_cust[cell];
@@ -385,13 +461,9 @@ static rf_rc compute(plan_report *r, const rf_rollout *ro, rf_err *err)
         }
     }
 
-    r->t50 = r->t90 = r->t99 = -1;
-    if (r->eligible) {
-        double hi = (double)max_e + I + 1;
-        r->t50 = time_to(r, 0.50, hi);
-        r->t90 = time_to(r, 0.90, hi);
-        r->t99 = time_to(r, 0.99, hi);
-    }
+    rf_rc rc = take_times(r, err);
+    if (rc)
+        return rc;
 
     for (uint32_t i = 0; i < f->ntenants; i++)
         r->order[i] = i;
