@@ -142,6 +142,39 @@ jcheck "$WORK/hasty.json" \
   'd["blast_radius"]["customer_before_first_gate"] > 1000' \
   'd["blast_radius"]["customer_before_first_gate"] == d["waves"][1]["prompt_hosts"]'
 
+# ---- exact times: half the hosts at once, half after a 2 h GA delay -------------------
+cat >"$WORK/two.yaml" <<'EOF'
+fleet: two
+sensors:
+  - {version: "9.0", inputs: 30, share: 1}
+tenants:
+  - {name: prompt, hosts: 500}
+  - {name: later, hosts: 500, delay: 2h, emergency_opt_in: true}
+EOF
+cat >"$WORK/one.yaml" <<'EOF'
+plan: one
+waves:
+  - {name: all, ring: ga, fraction: 100%, bake: 10m}
+EOF
+run "$RF" plan --fleet "$WORK/two.yaml" --release "$WORK/v4.rfc" --plan "$WORK/one.yaml" --json
+printf '%s\n' "$OUT" >"$WORK/two.json"
+# Uniform within the 300 s interval: 50% at 300 s, 90% at 7200 + 0.8*300,
+# 99% at 7200 + 0.98*300 (to the second).
+jcheck "$WORK/two.json" \
+  'd["eligible"] == 1000 and d["excluded"]["total"] == 0' \
+  'abs(d["time_to_eligible_s"]["p50"] - 300) <= 1' \
+  'abs(d["time_to_eligible_s"]["p90"] - 7440) <= 1' \
+  'abs(d["time_to_eligible_s"]["p99"] - 7494) <= 1' \
+  'd["waves"][0]["prompt_hosts"] == 500 and d["complete_s"] == 600' \
+  'd["blast_radius"]["customer_before_first_gate"] == 500'
+# Emergency: the tenant that opted in skips its delay.
+run "$RF" plan --fleet "$WORK/two.yaml" --release "$WORK/v4.rfc" --plan "$WORK/one.yaml" --json --emergency
+printf '%s\n' "$OUT" >"$WORK/two-e.json"
+jcheck "$WORK/two-e.json" \
+  'abs(d["time_to_eligible_s"]["p50"] - 150) <= 1' \
+  'abs(d["time_to_eligible_s"]["p99"] - 297) <= 1' \
+  'd["blast_radius"]["customer_before_first_gate"] == 1000'
+
 # ---- bad input -------------------------------------------------------------------------
 expect_exit 2 "$RF" plan --release "$WORK/v4.rfc"
 expect_one_line_error 'fleet'
