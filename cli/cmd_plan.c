@@ -32,12 +32,7 @@
 
 #include <jansson.h>
 
-/* rollout.h and channel.h (through common.h) both name a type rf_action;
- * until one is renamed, rollout.h's is read under another name here (this
- * file uses neither). */
-#define rf_action rf_rollout_action_
 #include "ringfence/rollout.h"
-#undef rf_action
 
 #include "common.h"
 #include "ringfence/channel.h"
