@@ -28,17 +28,6 @@
 #include "ringfence/util.h"
 #include "rollout/rollout_int.h"
 
-/* Hosts in one fleet: above the 8.5 million of the key numbers with room,
- * and small enough that the host arrays stay under 150 MiB. */
-#define FLEET_MAX_HOSTS 20000000u
-/* Tenants (listed plus generated) and groups per tenant: tenant and group
- * tables stay a few tens of MiB at most. */
-#define FLEET_MAX_TENANTS 1000000u
-#define FLEET_MAX_GROUPS_PER_TENANT 256u
-/* A GA delay is at most three days (DESIGN.md, "Rollouts"). */
-#define FLEET_MAX_DELAY_S (72u * 3600u)
-/* Sensor builds in one fleet (host_sensor is 16 bits; one per manifest). */
-#define FLEET_MAX_SENSORS RF_MAX_SENSORS
 /* Shares of one list must sum to 1 within this. */
 #define SHARE_EPS 1e-6
 
@@ -324,10 +313,10 @@ static rf_rc fb_reserve(fbuild *b, uint32_t more_tenants, uint32_t more_groups, 
     uint64_t need_t = (uint64_t)f->ntenants + more_tenants;
     uint64_t need_g = (uint64_t)f->ngroups + more_groups;
     /* +1: the generated vendor tenant comes on top of the customer tenants. */
-    if (need_t > FLEET_MAX_TENANTS + 1u ||
-        need_g > (uint64_t)(FLEET_MAX_TENANTS + 1u) * FLEET_MAX_GROUPS_PER_TENANT)
+    if (need_t > RF_FLEET_MAX_TENANTS + 1u ||
+        need_g > (uint64_t)(RF_FLEET_MAX_TENANTS + 1u) * RF_FLEET_MAX_GROUPS_PER_TENANT)
         return rf_err_set(err, RF_E_LIMIT, NULL, 0, 0, "more than %u tenants (the limit)",
-                          FLEET_MAX_TENANTS);
+                          RF_FLEET_MAX_TENANTS);
     if (need_t > b->tcap) {
         uint64_t cap = need_t;
         if (cap < 16)
@@ -481,10 +470,10 @@ static rf_rc fb_expand(fbuild *b, double offline, uint64_t seed, rf_err *err)
     rf_fleet *f = b->f;
     if (b->hosts == 0)
         return rf_err_set(err, RF_E_SCHEMA, NULL, 0, 0, "the fleet has no hosts");
-    if (b->hosts > FLEET_MAX_HOSTS)
+    if (b->hosts > RF_FLEET_MAX_HOSTS)
         return rf_err_set(err, RF_E_LIMIT, NULL, 0, 0,
                           "the fleet has %llu hosts, more than the limit of %u",
-                          (unsigned long long)b->hosts, FLEET_MAX_HOSTS);
+                          (unsigned long long)b->hosts, RF_FLEET_MAX_HOSTS);
     if (f->nsensors == 0)
         return rf_err_set(err, RF_E_INTERNAL, NULL, 0, 0, "fleet without sensors");
     uint32_t n = (uint32_t)b->hosts;
@@ -576,9 +565,9 @@ static int share_ok(double x)
 static int sensors_ok(uint32_t n, const rf_fleet_sensor *s, const double *share, char *msg,
                       size_t msz)
 {
-    if (n > FLEET_MAX_SENSORS) {
+    if (n > RF_FLEET_MAX_SENSORS) {
         snprintf(msg, msz, "%u sensor builds, more than the limit of %u", n,
-                 (unsigned)FLEET_MAX_SENSORS);
+                 (unsigned)RF_FLEET_MAX_SENSORS);
         return 0;
     }
     if (n == 0)
@@ -615,9 +604,9 @@ static int sensors_ok(uint32_t n, const rf_fleet_sensor *s, const double *share,
  * `extra_hosts` are hosts the fleet already has (from a fleet file). */
 static int gen_ok(const rf_fleet_gen *g, uint64_t extra_hosts, char *msg, size_t msz)
 {
-    if (g->tenants > FLEET_MAX_TENANTS) {
+    if (g->tenants > RF_FLEET_MAX_TENANTS) {
         snprintf(msg, msz, "%u tenants, more than the limit of %u", g->tenants,
-                 FLEET_MAX_TENANTS);
+                 RF_FLEET_MAX_TENANTS);
         return 0;
     }
     if (g->hosts > 0 && g->tenants == 0) {
@@ -634,9 +623,9 @@ static int gen_ok(const rf_fleet_gen *g, uint64_t extra_hosts, char *msg, size_t
         snprintf(msg, msz, "no hosts to generate");
         return 0;
     }
-    if (total > FLEET_MAX_HOSTS) {
+    if (total > RF_FLEET_MAX_HOSTS) {
         snprintf(msg, msz, "%llu hosts in all, more than the limit of %u",
-                 (unsigned long long)total, FLEET_MAX_HOSTS);
+                 (unsigned long long)total, RF_FLEET_MAX_HOSTS);
         return 0;
     }
     const struct {
@@ -740,7 +729,7 @@ static rf_rc gen_into(fbuild *b, const rf_fleet_gen *g, uint64_t seed, rf_err *e
         case 0: pol.mode = RF_POLICY_EARLY; break;
         case 1:
             pol.mode = RF_POLICY_GA;
-            pol.ga_delay_s = 3600u + rfrollout_rng_below(&rng, FLEET_MAX_DELAY_S - 3600u + 1u);
+            pol.ga_delay_s = 3600u + rfrollout_rng_below(&rng, RF_FLEET_MAX_DELAY_S - 3600u + 1u);
             break;
         case 2:
             pol.mode = RF_POLICY_PINNED;
@@ -818,10 +807,10 @@ static rf_rc parse_sensors(fload *L, const rfyaml_node *n)
         return rc;
     if (n->n == 0)
         return rfyaml_error(d, n, L->err, RF_E_SCHEMA, "'sensors' lists no sensor build");
-    if (n->n > FLEET_MAX_SENSORS)
+    if (n->n > RF_FLEET_MAX_SENSORS)
         return rfyaml_error(d, n, L->err, RF_E_LIMIT,
                             "'sensors' lists %u builds, more than the limit of %u", n->n,
-                            (unsigned)FLEET_MAX_SENSORS);
+                            (unsigned)RF_FLEET_MAX_SENSORS);
     rf_fleet_sensor *s = calloc(n->n, sizeof(*s));
     double *share = calloc(n->n, sizeof(*share));
     if (!s || !share) {
@@ -935,7 +924,7 @@ static rf_rc parse_policy(fload *L, const rfyaml_node *m, rf_policy *pol)
         if (pol->mode != RF_POLICY_GA)
             return rfyaml_error(d, dn, L->err, RF_E_SCHEMA,
                                 "'delay' applies only to policy ga (a GA delay)");
-        rc = rfrollout_duration(d, dn, "GA 'delay'", 0, FLEET_MAX_DELAY_S, &pol->ga_delay_s,
+        rc = rfrollout_duration(d, dn, "GA 'delay'", 0, RF_FLEET_MAX_DELAY_S, &pol->ga_delay_s,
                                 L->err);
         if (rc)
             return rc;
@@ -987,7 +976,7 @@ static rf_rc parse_tenant(fload *L, const rfyaml_node *it)
     rf_policy pol = {RF_POLICY_GA, 0, 0, 0};
     rc = rfrollout_label(d, nn, "tenant name", name, err);
     if (!rc)
-        rc = rfyaml_int(d, hn, "'hosts'", 0, FLEET_MAX_HOSTS, &hosts, err);
+        rc = rfyaml_int(d, hn, "'hosts'", 0, RF_FLEET_MAX_HOSTS, &hosts, err);
     if (!rc && rfyaml_get(it, "internal"))
         rc = rfyaml_bool(d, rfyaml_get(it, "internal"), "'internal'", &internal, err);
     if (!rc && rfyaml_get(it, "emergency_opt_in"))
@@ -997,10 +986,10 @@ static rf_rc parse_tenant(fload *L, const rfyaml_node *it)
         rc = parse_policy(L, it, &pol);
     if (rc)
         return rc;
-    if (L->b->hosts + (uint64_t)hosts > FLEET_MAX_HOSTS)
+    if (L->b->hosts + (uint64_t)hosts > RF_FLEET_MAX_HOSTS)
         return rfyaml_error(d, hn, err, RF_E_LIMIT,
                             "with tenant '%s' the fleet has more than %u hosts (the limit)",
-                            name, FLEET_MAX_HOSTS);
+                            name, RF_FLEET_MAX_HOSTS);
 
     const rfyaml_node *gl = rfyaml_get(it, "groups");
     uint32_t ng = 1;
@@ -1013,15 +1002,15 @@ static rf_rc parse_tenant(fload *L, const rfyaml_node *it)
                                 "'groups' of tenant '%s' lists no group; leave it out for "
                                 "one group",
                                 name);
-        if (gl->n > FLEET_MAX_GROUPS_PER_TENANT)
+        if (gl->n > RF_FLEET_MAX_GROUPS_PER_TENANT)
             return rfyaml_error(d, gl, err, RF_E_LIMIT,
                                 "tenant '%s' has %u groups, more than the limit of %u", name,
-                                gl->n, FLEET_MAX_GROUPS_PER_TENANT);
+                                gl->n, RF_FLEET_MAX_GROUPS_PER_TENANT);
         ng = gl->n;
     }
-    if (L->b->f->ntenants >= FLEET_MAX_TENANTS)
+    if (L->b->f->ntenants >= RF_FLEET_MAX_TENANTS)
         return rfyaml_error(d, it, err, RF_E_LIMIT, "more than %u tenants (the limit)",
-                            FLEET_MAX_TENANTS);
+                            RF_FLEET_MAX_TENANTS);
     rc = fb_reserve(L->b, 1, ng, err);
     if (rc)
         return rc;
@@ -1129,17 +1118,17 @@ static rf_rc parse_generate(fload *L, const rfyaml_node *n, rf_fleet_gen *g)
     if (rc)
         return rc;
     int64_t v;
-    rc = rfyaml_int(d, hn, "generated 'hosts'", 0, FLEET_MAX_HOSTS, &v, err);
+    rc = rfyaml_int(d, hn, "generated 'hosts'", 0, RF_FLEET_MAX_HOSTS, &v, err);
     if (rc)
         return rc;
     g->hosts = (uint32_t)v;
-    rc = rfyaml_int(d, tn, "generated 'tenants'", 0, FLEET_MAX_TENANTS, &v, err);
+    rc = rfyaml_int(d, tn, "generated 'tenants'", 0, RF_FLEET_MAX_TENANTS, &v, err);
     if (rc)
         return rc;
     g->tenants = (uint32_t)v;
     const rfyaml_node *x = rfyaml_get(n, "internal_hosts");
     if (x) {
-        rc = rfyaml_int(d, x, "'internal_hosts'", 0, FLEET_MAX_HOSTS, &v, err);
+        rc = rfyaml_int(d, x, "'internal_hosts'", 0, RF_FLEET_MAX_HOSTS, &v, err);
         if (rc)
             return rc;
         g->internal_hosts = (uint32_t)v;
@@ -1270,10 +1259,10 @@ rf_rc rf_fleet_load(const char *path, uint64_t seed, rf_fleet **out, rf_err *err
             goto out;
         }
         uint32_t listed = b.f->ntenants;
-        if ((uint64_t)listed + g.tenants + 1 > FLEET_MAX_TENANTS) {
+        if ((uint64_t)listed + g.tenants + 1 > RF_FLEET_MAX_TENANTS) {
             rc = rfyaml_error(doc, gn, err, RF_E_LIMIT,
                               "generate: more than %u tenants in all (the limit)",
-                              FLEET_MAX_TENANTS);
+                              RF_FLEET_MAX_TENANTS);
             goto out;
         }
         rc = gen_into(&b, &g, seed, err);

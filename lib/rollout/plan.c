@@ -19,14 +19,6 @@
 #include "ringfence/rollout.h"
 #include "rollout/rollout_int.h"
 
-/* Bounds of the plan's numbers: a bake longer than a week, or a check-in
- * interval or grace longer than a day, is a typo rather than a plan; a
- * gate that waits for more than a million reports never decides. */
-#define PLAN_MAX_BAKE_S (7u * 86400u)
-#define PLAN_MAX_INTERVAL_S 86400u
-#define PLAN_MAX_REPORTS 1000000u
-#define PLAN_MAX_RATIO 1e6
-#define PLAN_MAX_CPU_RATIO 100.0
 
 static const char *ring_name(rf_ring r)
 {
@@ -74,30 +66,30 @@ static rf_rc plan_check(const rf_plan *p, rf_err *err, where *w)
     if (p->nwaves > RF_MAX_WAVES)
         return bad(err, w, W(-1, "waves", 0), "the plan has %u waves, more than the limit of %d",
                    p->nwaves, RF_MAX_WAVES);
-    if (p->checkin_interval_s < 1 || p->checkin_interval_s > PLAN_MAX_INTERVAL_S)
+    if (p->checkin_interval_s < 1 || p->checkin_interval_s > RF_PLAN_MAX_INTERVAL_S)
         return bad(err, w, W(-1, "checkin_interval", 0),
                    "checkin_interval is %us; it must be between 1s and %us",
-                   p->checkin_interval_s, PLAN_MAX_INTERVAL_S);
-    if (p->silence_grace_s < 1 || p->silence_grace_s > PLAN_MAX_INTERVAL_S)
+                   p->checkin_interval_s, RF_PLAN_MAX_INTERVAL_S);
+    if (p->silence_grace_s < 1 || p->silence_grace_s > RF_PLAN_MAX_INTERVAL_S)
         return bad(err, w, W(-1, "silence_grace", 0),
                    "silence_grace is %us; it must be between 1s and %us", p->silence_grace_s,
-                   PLAN_MAX_INTERVAL_S);
+                   RF_PLAN_MAX_INTERVAL_S);
 
     const rf_gate_params *g = &p->gates;
     if (!(g->alpha > 0 && g->alpha <= 0.1))
         return bad(err, w, W(-1, "alpha", 1),
                    "gates: alpha is %g; a false-alarm probability must be in (0, 0.1]",
                    g->alpha);
-    if (!(g->silence_ratio > 1 && g->silence_ratio <= PLAN_MAX_RATIO))
+    if (!(g->silence_ratio > 1 && g->silence_ratio <= RF_PLAN_MAX_RATIO))
         return bad(err, w, W(-1, "silence_ratio", 1),
                    "gates: silence_ratio is %g; the rate ratio to detect must be above 1 "
                    "(and at most %g)",
-                   g->silence_ratio, PLAN_MAX_RATIO);
-    if (!(g->detect_ratio > 1 && g->detect_ratio <= PLAN_MAX_RATIO))
+                   g->silence_ratio, RF_PLAN_MAX_RATIO);
+    if (!(g->detect_ratio > 1 && g->detect_ratio <= RF_PLAN_MAX_RATIO))
         return bad(err, w, W(-1, "detect_ratio", 1),
                    "gates: detect_ratio is %g; the rate ratio to detect must be above 1 "
                    "(and at most %g)",
-                   g->detect_ratio, PLAN_MAX_RATIO);
+                   g->detect_ratio, RF_PLAN_MAX_RATIO);
     if (!(g->fail_p0 > 0 && g->fail_p0 < 1))
         return bad(err, w, W(-1, "fail_p0", 1),
                    "gates: fail_p0 is %g; a baseline failure rate must be in (0, 1)", g->fail_p0);
@@ -106,14 +98,14 @@ static rf_rc plan_check(const rf_plan *p, rf_err *err, where *w)
                    "gates: fail_p1 is %g; the failure rate to detect must be above fail_p0 "
                    "(%g) and below 1",
                    g->fail_p1, g->fail_p0);
-    if (!(g->cpu_shift > 0 && g->cpu_shift <= log(PLAN_MAX_CPU_RATIO)))
+    if (!(g->cpu_shift > 0 && g->cpu_shift <= log(RF_PLAN_MAX_CPU_RATIO)))
         return bad(err, w, W(-1, "cpu_ratio", 1),
                    "gates: the CPU ratio to detect is %g; it must be above 1 (and at most %g)",
-                   exp(g->cpu_shift), PLAN_MAX_CPU_RATIO);
-    if (g->cpu_min_control < 1 || g->cpu_min_control > PLAN_MAX_REPORTS)
+                   exp(g->cpu_shift), RF_PLAN_MAX_CPU_RATIO);
+    if (g->cpu_min_control < 1 || g->cpu_min_control > RF_PLAN_MAX_REPORTS)
         return bad(err, w, W(-1, "cpu_min_control", 1),
                    "gates: cpu_min_control is %u; it must be between 1 and %u",
-                   g->cpu_min_control, PLAN_MAX_REPORTS);
+                   g->cpu_min_control, RF_PLAN_MAX_REPORTS);
 
     for (uint32_t i = 0; i < p->nwaves; i++) {
         const rf_wave *v = &p->waves[i];
@@ -153,19 +145,19 @@ static rf_rc plan_check(const rf_plan *p, rf_err *err, where *w)
                            "of a ring must reach 1.0 (100%%)",
                            i, u->name, ring_name(u->ring), u->fraction);
         }
-        if (v->bake_s > PLAN_MAX_BAKE_S)
+        if (v->bake_s > RF_PLAN_MAX_BAKE_S)
             return bad(err, w, W(wi, "bake", 0),
                        "wave %u '%s': bake %us is longer than the limit of %us (7 days)",
-                       i + 1, v->name, v->bake_s, PLAN_MAX_BAKE_S);
+                       i + 1, v->name, v->bake_s, RF_PLAN_MAX_BAKE_S);
         if (v->emergency_bake_s > v->bake_s)
             return bad(err, w, W(wi, "emergency_bake", 0),
                        "wave %u '%s': emergency_bake %us is longer than bake %us; an "
                        "emergency may only shorten bake times",
                        i + 1, v->name, v->emergency_bake_s, v->bake_s);
-        if (v->min_reports > PLAN_MAX_REPORTS)
+        if (v->min_reports > RF_PLAN_MAX_REPORTS)
             return bad(err, w, W(wi, "min_reports", 0),
                        "wave %u '%s': min_reports %u is more than the limit of %u", i + 1,
-                       v->name, v->min_reports, PLAN_MAX_REPORTS);
+                       v->name, v->min_reports, RF_PLAN_MAX_REPORTS);
     }
     const rf_wave *last = &p->waves[p->nwaves - 1];
     if (last->ring != RF_RING_GA)
@@ -234,19 +226,19 @@ static rf_rc parse_wave(const rfyaml_doc *d, const rfyaml_node *it, uint32_t idx
     }
     rc = rfrollout_fraction(d, fn, "wave 'fraction'", &v->fraction, err);
     if (!rc)
-        rc = rfrollout_duration(d, bn, "wave 'bake'", 0, PLAN_MAX_BAKE_S, &v->bake_s, err);
+        rc = rfrollout_duration(d, bn, "wave 'bake'", 0, RF_PLAN_MAX_BAKE_S, &v->bake_s, err);
     if (rc)
         return rc;
     v->emergency_bake_s = v->bake_s;
     if ((x = rfyaml_get(it, "emergency_bake"))) {
-        rc = rfrollout_duration(d, x, "wave 'emergency_bake'", 0, PLAN_MAX_BAKE_S,
+        rc = rfrollout_duration(d, x, "wave 'emergency_bake'", 0, RF_PLAN_MAX_BAKE_S,
                                 &v->emergency_bake_s, err);
         if (rc)
             return rc;
     }
     if ((x = rfyaml_get(it, "min_reports"))) {
         int64_t n;
-        rc = rfyaml_int(d, x, "wave 'min_reports'", 0, PLAN_MAX_REPORTS, &n, err);
+        rc = rfyaml_int(d, x, "wave 'min_reports'", 0, RF_PLAN_MAX_REPORTS, &n, err);
         if (rc)
             return rc;
         v->min_reports = (uint32_t)n;
@@ -270,8 +262,8 @@ static rf_rc parse_gates(const rfyaml_doc *d, const rfyaml_node *n, rf_gate_para
         double *out;
     } nums[] = {
         {"alpha", 0, 0.1, &g->alpha},
-        {"silence_ratio", 1, PLAN_MAX_RATIO, &g->silence_ratio},
-        {"detect_ratio", 1, PLAN_MAX_RATIO, &g->detect_ratio},
+        {"silence_ratio", 1, RF_PLAN_MAX_RATIO, &g->silence_ratio},
+        {"detect_ratio", 1, RF_PLAN_MAX_RATIO, &g->detect_ratio},
         {"fail_p0", 0, 1, &g->fail_p0},
         {"fail_p1", 0, 1, &g->fail_p1},
     };
@@ -288,14 +280,14 @@ static rf_rc parse_gates(const rfyaml_doc *d, const rfyaml_node *n, rf_gate_para
     const rfyaml_node *x = rfyaml_get(n, "cpu_ratio");
     if (x) {
         double r;
-        rc = rfrollout_number(d, x, "gates: 'cpu_ratio'", 1, PLAN_MAX_CPU_RATIO, &r, err);
+        rc = rfrollout_number(d, x, "gates: 'cpu_ratio'", 1, RF_PLAN_MAX_CPU_RATIO, &r, err);
         if (rc)
             return rc;
         g->cpu_shift = log(r);
     }
     if ((x = rfyaml_get(n, "cpu_min_control"))) {
         int64_t v;
-        rc = rfyaml_int(d, x, "gates: 'cpu_min_control'", 1, PLAN_MAX_REPORTS, &v, err);
+        rc = rfyaml_int(d, x, "gates: 'cpu_min_control'", 1, RF_PLAN_MAX_REPORTS, &v, err);
         if (rc)
             return rc;
         g->cpu_min_control = (uint32_t)v;
@@ -325,10 +317,10 @@ rf_rc rf_plan_load(const char *path, rf_plan *out, rf_err *err)
     if (!rc)
         rc = rfrollout_label(d, pn, "plan name", p.name, err);
     if (!rc && (x = rfyaml_get(root, "checkin_interval")))
-        rc = rfrollout_duration(d, x, "'checkin_interval'", 1, PLAN_MAX_INTERVAL_S,
+        rc = rfrollout_duration(d, x, "'checkin_interval'", 1, RF_PLAN_MAX_INTERVAL_S,
                                 &p.checkin_interval_s, err);
     if (!rc && (x = rfyaml_get(root, "silence_grace")))
-        rc = rfrollout_duration(d, x, "'silence_grace'", 1, PLAN_MAX_INTERVAL_S,
+        rc = rfrollout_duration(d, x, "'silence_grace'", 1, RF_PLAN_MAX_INTERVAL_S,
                                 &p.silence_grace_s, err);
     if (!rc && (gates = rfyaml_get(root, "gates")))
         rc = parse_gates(d, gates, &p.gates, err);
