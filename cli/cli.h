@@ -25,6 +25,7 @@ int cmd_eval(int argc, char **argv, const char *workspace);
 int cmd_bench(int argc, char **argv, const char *workspace);
 int cmd_keys(int argc, char **argv, const char *workspace);
 int cmd_repo(int argc, char **argv, const char *workspace);
+int cmd_plan(int argc, char **argv, const char *workspace);
 int cmd_sim(int argc, char **argv, const char *workspace);
 
 #endif

@@ -30,6 +30,7 @@ static const struct command {
     {"bench", cmd_bench, "measure interpreter throughput on synthetic content"},
     {"keys", cmd_keys, "make TUF signing keys (ed25519, ecdsa, rsa); show key ids"},
     {"repo", cmd_repo, "keep, sign and publish the TUF repository agents update from"},
+    {"plan", cmd_plan, "show a release's blast radius over a fleet before it starts"},
     {"sim", cmd_sim, "simulate a release over a whole fleet with the rollout engine"},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -95,4 +95,34 @@
  * default); bounds the work a hostile delegation graph can cause. */
 #define RF_TUF_MAX_DELEGATIONS 32u
 
+/* Longest URL handed to libcurl. Repository base URLs plus a consistent-
+ * snapshot target path ("<sha512 hex>.<path>") fit easily; anything longer
+ * is a configuration or metadata error, not a URL to send. */
+#define RF_MAX_URL 8192
+
+/* All response header bytes of one download, interim (1xx) blocks included.
+ * A static file server sends well under 2 KiB; 64 KiB stops a server that
+ * streams headers forever from keeping a client busy without a body. */
+#define RF_MAX_HTTP_HEADER_BYTES (64u * 1024u)
+
+/* Hosts in one fleet: above the 8.5 million of the key numbers with room,
+ * and small enough that the host arrays stay under 150 MiB. */
+#define RF_FLEET_MAX_HOSTS 20000000u
+/* Tenants (listed plus generated) and groups per tenant: tenant and group
+ * tables stay a few tens of MiB at most. */
+#define RF_FLEET_MAX_TENANTS 1000000u
+#define RF_FLEET_MAX_GROUPS_PER_TENANT 256u
+/* A GA delay is at most three days (DESIGN.md, "Rollouts"). */
+#define RF_FLEET_MAX_DELAY_S (72u * 3600u)
+/* Sensor builds in one fleet (host_sensor is 16 bits; one per manifest). */
+#define RF_FLEET_MAX_SENSORS RF_MAX_SENSORS
+/* Bounds of the plan's numbers: a bake longer than a week, or a check-in
+ * interval or grace longer than a day, is a typo rather than a plan; a
+ * gate that waits for more than a million reports never decides. */
+#define RF_PLAN_MAX_BAKE_S (7u * 86400u)
+#define RF_PLAN_MAX_INTERVAL_S 86400u
+#define RF_PLAN_MAX_REPORTS 1000000u
+#define RF_PLAN_MAX_RATIO 1e6
+#define RF_PLAN_MAX_CPU_RATIO 100.0
+
 #endif

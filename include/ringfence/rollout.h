@@ -227,12 +227,12 @@ typedef struct rf_report {
 /* Feed one report. Reports must come in non-decreasing time order. */
 void rf_rollout_observe(rf_rollout *ro, const rf_report *r);
 
-typedef enum rf_action {
-    RF_ACTION_HOLD = 0,
-    RF_ACTION_PROMOTE = 1,  /* the next wave opened */
-    RF_ACTION_HALT = 2,     /* a gate alarmed: nobody new gets it; rollback starts */
-    RF_ACTION_COMPLETE = 3, /* the last wave baked and passed */
-} rf_action;
+typedef enum rf_decide {
+    RF_DECIDE_HOLD = 0,
+    RF_DECIDE_PROMOTE = 1,  /* the next wave opened */
+    RF_DECIDE_HALT = 2,     /* a gate alarmed: nobody new gets it; rollback starts */
+    RF_DECIDE_COMPLETE = 3, /* the last wave baked and passed */
+} rf_decide;
 
 typedef enum rf_rollout_state {
     RF_ROLLOUT_RUNNING = 0,
@@ -255,7 +255,7 @@ typedef struct rf_evidence {
 
 typedef struct rf_decision {
     int64_t t;
-    rf_action action;
+    rf_decide action;
     uint32_t wave;  /* the wave concerned (opened, held, or where it halted) */
     char reason[256];
     rf_evidence ev;
@@ -264,7 +264,7 @@ typedef struct rf_decision {
 /* Evaluate gates and bake at `now`; fills *out (always) and returns the
  * action. A HALT is immediate whatever the bake time; PROMOTE opens the
  * next wave at `now`. */
-rf_action rf_rollout_step(rf_rollout *ro, int64_t now, rf_decision *out);
+rf_decide rf_rollout_step(rf_rollout *ro, int64_t now, rf_decision *out);
 
 rf_rollout_state rf_rollout_state_of(const rf_rollout *ro);
 /* Index of the newest open wave, and its opening time. */

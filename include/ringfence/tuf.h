@@ -69,7 +69,11 @@ typedef struct rf_tuf_fetch_limits {
 /*
  * Fetch url into out (appended), reading at most max_len bytes: a longer body
  * (whatever Content-Length says) is RF_E_LIMIT, a 403/404 is RF_E_NOTFOUND,
- * any other failure (status, connection, time limit) RF_E_NETWORK.
+ * any other failure (status, redirect, connection, time limit) RF_E_NETWORK;
+ * a URL that is not http(s) or longer than RF_MAX_URL is RF_E_USAGE. On any
+ * failure out is restored to its length at entry. A body shorter than its
+ * Content-Length is an error; one longer is cut at the announced length. lim
+ * NULL means no time limit (max_len still holds).
  * Implemented by rf_tuf_fetch_http (libcurl, http and https); the client takes
  * any function of this shape, so a test or the agent can supply its own.
  */

@@ -28,15 +28,6 @@
 #include "ringfence/tuf.h"
 #include "ringfence/util.h"
 
-/* Longest URL we hand to libcurl. Repository base URLs plus a consistent-
- * snapshot target path ("<sha512 hex>.<path>") fit easily; anything longer
- * is a configuration or metadata error, not a URL to send. */
-#define FETCH_URL_MAX 8192
-
-/* All response header bytes of one request, interim (1xx) blocks included.
- * A static file server sends well under 2 KiB; 64 KiB stops a server that
- * streams headers forever from keeping us busy without a body. */
-#define FETCH_HEADER_MAX (64u * 1024u)
 
 /* URLs are quoted in messages up to this many bytes, so the status or
  * curl's reason still fits in rf_err.msg. */
@@ -65,7 +56,7 @@ typedef struct fetch_state {
     size_t hdr_bytes;  /* header bytes seen, all blocks */
     long status;       /* final status once known, else 0 */
     int too_big;       /* body over max_len (announced or received) */
-    int hdr_too_big;   /* headers over FETCH_HEADER_MAX */
+    int hdr_too_big;   /* headers over RF_MAX_HTTP_HEADER_BYTES */
     int bad_status;    /* status was not 2xx; transfer stopped */
     int oom;           /* an append to out failed */
     curl_off_t announced; /* Content-Length of a 2xx response, -1 if none */
@@ -109,7 +100,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 {
     fetch_state *st = ud;
     size_t len = size * n; /* curl: size is always 1 */
-    if (len > FETCH_HEADER_MAX - st->hdr_bytes) {
+    if (len > RF_MAX_HTTP_HEADER_BYTES - st->hdr_bytes) {
         st->hdr_too_big = 1;
         return 0;
     }
@@ -214,9 +205,9 @@ rf_rc rf_tuf_fetch_http(void *ctx, const char *url, size_t max_len,
     (void)ctx;
     if (!url || !out)
         return rf_err_set(err, RF_E_USAGE, NULL, 0, 0, "fetch: url and out are required");
-    if (strnlen(url, FETCH_URL_MAX + 1) > FETCH_URL_MAX)
+    if (strnlen(url, RF_MAX_URL + 1) > RF_MAX_URL)
         return rf_err_set(err, RF_E_USAGE, NULL, 0, 0,
-                          "fetch: URL longer than %u bytes: %.*s...", FETCH_URL_MAX,
+                          "fetch: URL longer than %u bytes: %.*s...", RF_MAX_URL,
                           FETCH_URL_QUOTE, url);
     if (!scheme_allowed(url))
         return rf_err_set(err, RF_E_USAGE, NULL, 0, 0,
@@ -312,7 +303,7 @@ rf_rc rf_tuf_fetch_http(void *ctx, const char *url, size_t max_len,
     if (st.hdr_too_big) {
         rc = rf_err_set(err, RF_E_LIMIT, NULL, 0, 0,
                         "GET %.*s: response headers exceed %u bytes", FETCH_URL_QUOTE, url,
-                        FETCH_HEADER_MAX);
+                        RF_MAX_HTTP_HEADER_BYTES);
         goto out_hdrs;
     }
     if (st.oom) {
