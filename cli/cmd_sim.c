@@ -27,31 +27,18 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli.h"
 #include "ringfence/rollout.h"
+
+#include "common.h"
 #include "ringfence/sim.h"
 #include "ringfence/util.h"
-
-/* The helpers of common.h this command uses. common.h itself cannot be
- * included here: it brings in channel.h and validate.h, whose rf_action and
- * rf_report clash with rollout.h's. Until those names are made distinct,
- * these declarations must match common.h. */
-void cli_error(const char *fmt, ...) RF_PRINTF(1, 2);
-void cli_error_rf(const rf_err *err);
-void cli_warn(const char *fmt, ...) RF_PRINTF(1, 2);
-int cli_exit_for_rc(rf_rc rc);
-int cli_usage_error(const char *cmd, const char *fmt, ...) RF_PRINTF(2, 3);
-int cli_option_error(const char *cmd, char **argv, int c);
-int cli_check_file(const char *path, const char *what);
-int cli_check_dir(const char *path, const char *what);
-int cli_help(const char *usage);
 
 extern char **environ;
 
 #define SIM_DEFAULT_HOSTS 8500000u
-#define SIM_MAX_HOSTS 100000000u  /* per-host state is ~20 bytes: 2 GiB at most */
+#define SIM_MAX_HOSTS RF_FLEET_MAX_HOSTS
 #define SIM_HOSTS_PER_TENANT 500u /* default tenants: hosts / 500 */
-#define SIM_MAX_TENANTS 10000000u
+#define SIM_MAX_TENANTS RF_FLEET_MAX_TENANTS
 #define GNUPLOT_TIMEOUT_S 60
 
 static const char usage[] =

@@ -10,13 +10,13 @@
 
 #include "ringfence/sim.h"
 
-static const char *action_name(rf_action a)
+static const char *action_name(rf_decide a)
 {
     switch (a) {
-    case RF_ACTION_HOLD: return "hold";
-    case RF_ACTION_PROMOTE: return "promote";
-    case RF_ACTION_HALT: return "halt";
-    case RF_ACTION_COMPLETE: return "complete";
+    case RF_DECIDE_HOLD: return "hold";
+    case RF_DECIDE_PROMOTE: return "promote";
+    case RF_DECIDE_HALT: return "halt";
+    case RF_DECIDE_COMPLETE: return "complete";
     }
     return "unknown";
 }

@@ -993,20 +993,20 @@ rf_rc rf_sim_run(const rf_fleet *fleet, const rf_sim_opts *opts, rf_sim_result *
             rf_rollout_state_of(s.ro) == RF_ROLLOUT_RUNNING) {
             rf_decision d;
             memset(&d, 0, sizeof(d));
-            rf_action a = rf_rollout_step(s.ro, t, &d);
+            rf_decide a = rf_rollout_step(s.ro, t, &d);
             r->steps++;
-            if (a == RF_ACTION_HOLD) {
+            if (a == RF_DECIDE_HOLD) {
                 r->holds++;
             } else {
                 rc = add_decision(r, &d, &dcap);
                 if (rc != RF_OK)
                     goto out_nomem;
             }
-            if (a == RF_ACTION_PROMOTE)
+            if (a == RF_DECIDE_PROMOTE)
                 open_waves(&s, t);
-            else if (a == RF_ACTION_COMPLETE && r->complete_s == RF_NEVER)
+            else if (a == RF_DECIDE_COMPLETE && r->complete_s == RF_NEVER)
                 r->complete_s = t;
-            else if (a == RF_ACTION_HALT && r->halt_s == RF_NEVER) {
+            else if (a == RF_DECIDE_HALT && r->halt_s == RF_NEVER) {
                 r->halt_s = t;
                 if (opts->gates)
                     halt(&s, t);

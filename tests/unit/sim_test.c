@@ -160,7 +160,7 @@ static rf_sim_result *run(rf_sim_scenario sc, rf_sim_strategy st, uint32_t hours
     return r;
 }
 
-static uint64_t decisions_of(const rf_sim_result *r, rf_action a, const char *signal)
+static uint64_t decisions_of(const rf_sim_result *r, rf_decide a, const char *signal)
 {
     uint64_t n = 0;
     for (uint32_t i = 0; i < r->ndecisions; i++)
@@ -200,8 +200,8 @@ static void test_july19_ringfence(void **state)
     (void)state;
     rf_sim_result *r = run(RF_SIM_JULY19, RF_SIM_RINGFENCE, 2, NULL);
     assert_true(r->halt_s != RF_NEVER);
-    assert_int_equal(decisions_of(r, RF_ACTION_HALT, "silence") +
-                         decisions_of(r, RF_ACTION_HALT, "reverts"),
+    assert_int_equal(decisions_of(r, RF_DECIDE_HALT, "silence") +
+                         decisions_of(r, RF_DECIDE_HALT, "reverts"),
                      1);
     assert_true(r->first_crash_s != RF_NEVER);
     assert_true(r->halt_s - r->first_crash_s <= 15 * 60);
@@ -250,7 +250,7 @@ static void test_july19_no_gates(void **state)
     (void)state;
     rf_sim_result *r = run(RF_SIM_JULY19, RF_SIM_RINGFENCE, 3, no_gates);
     assert_int_equal(r->halt_s, RF_NEVER);
-    assert_int_equal(decisions_of(r, RF_ACTION_HALT, NULL), 0);
+    assert_int_equal(decisions_of(r, RF_DECIDE_HALT, NULL), 0);
     assert_true(r->customer.exposed > 0);
     assert_true(r->customer.crashed > 0);
     assert_int_equal(r->customer.needing_person, 0);
@@ -266,8 +266,8 @@ static void test_good(void **state)
         fprintf(stderr, "good content halted at %lld s: %s\n", (long long)r->halt_s,
                 r->decisions[r->ndecisions - 1].reason);
     assert_int_equal(r->halt_s, RF_NEVER);
-    assert_int_equal(decisions_of(r, RF_ACTION_HALT, NULL), 0);
-    assert_int_equal(decisions_of(r, RF_ACTION_PROMOTE, NULL), r->nwaves - 1);
+    assert_int_equal(decisions_of(r, RF_DECIDE_HALT, NULL), 0);
+    assert_int_equal(decisions_of(r, RF_DECIDE_PROMOTE, NULL), r->nwaves - 1);
     assert_true(r->complete_s != RF_NEVER);
     assert_int_equal(r->all_waves_opened, 1);
     assert_int_equal(r->customer.crashed + r->internal.crashed, 0);
@@ -296,7 +296,7 @@ static void test_good_emergency(void **state)
     rf_sim_result *r = run(RF_SIM_GOOD, RF_SIM_RINGFENCE, 2, emergency);
     assert_int_equal(r->halt_s, RF_NEVER);
     assert_int_equal(r->all_waves_opened, 1);
-    assert_int_equal(decisions_of(r, RF_ACTION_PROMOTE, NULL), r->nwaves - 1);
+    assert_int_equal(decisions_of(r, RF_DECIDE_PROMOTE, NULL), r->nwaves - 1);
     assert_true(r->good_reach_nodelay_s[2] != RF_NEVER);
     assert_true(r->good_reach_nodelay_s[2] <= 60 * 60);
     /* Every wave opened after at least its emergency bake. */
@@ -310,7 +310,7 @@ static void test_cpu_spike(void **state)
     (void)state;
     rf_sim_result *r = run(RF_SIM_CPU_SPIKE, RF_SIM_RINGFENCE, 2, NULL);
     assert_true(r->halt_s != RF_NEVER);
-    assert_int_equal(decisions_of(r, RF_ACTION_HALT, "cpu"), 1);
+    assert_int_equal(decisions_of(r, RF_DECIDE_HALT, "cpu"), 1);
     assert_int_equal(r->customer.crashed + r->internal.crashed, 0);
     assert_int_equal(r->customer.exposed, 0);
     assert_true(r->internal.rolled_back > 0);
@@ -322,7 +322,7 @@ static void test_fp_storm(void **state)
     (void)state;
     rf_sim_result *r = run(RF_SIM_FP_STORM, RF_SIM_RINGFENCE, 2, NULL);
     assert_true(r->halt_s != RF_NEVER);
-    assert_int_equal(decisions_of(r, RF_ACTION_HALT, "detections"), 1);
+    assert_int_equal(decisions_of(r, RF_DECIDE_HALT, "detections"), 1);
     assert_int_equal(r->customer.exposed, 0);
     rf_sim_result_free(r);
 }
