@@ -35,9 +35,9 @@
 
 extern char **environ;
 
-#define SIM_DEFAULT_HOSTS 8500000u
+#define SIM_DEFAULT_FLEET 8500000u /* customer and internal: the hosts of 19 July */
 #define SIM_MAX_HOSTS RF_FLEET_MAX_HOSTS
-#define SIM_HOSTS_PER_TENANT 500u /* default tenants: hosts / 500 */
+#define SIM_HOSTS_PER_TENANT 170u /* default tenants: hosts / 170 (50,000 at full scale) */
 #define SIM_MAX_TENANTS RF_FLEET_MAX_TENANTS
 #define GNUPLOT_TIMEOUT_S 60
 
@@ -68,8 +68,9 @@ static const char usage[] =
     "                ignored: how content was shipped on 19 July\n"
     "\n"
     "Options:\n"
-    "  --hosts N         customer hosts of the generated fleet (default 8500000)\n"
-    "  --tenants T       customer tenants (default hosts / 500)\n"
+    "  --hosts N         customer hosts of the generated fleet (default: 8,500,000\n"
+    "                    with the vendor's own hosts)\n"
+    "  --tenants T       customer tenants (default hosts / 170: 50,000 at full scale)\n"
     "  --fleet FILE      a Fleet YAML file instead of a generated fleet\n"
     "  --plan FILE       a Plan YAML file instead of the default plan\n"
     "  --duration D      simulated time: seconds or 90s, 45m, 24h, 3d (default 24h)\n"
@@ -119,6 +120,11 @@ static const char chart_script[] =
     "set terminal svg size 1100,620 dynamic enhanced font \"sans,11\" background rgb \"white\"\n"
     "set output dir.\"/chart.svg\"\n"
     "set datafile separator \",\"\n"
+    "# The scale first (before any range or log axis, which stats would obey).\n"
+    "stats dir.\"/timeline.csv\" every ::1 using 2 nooutput\n"
+    "ymax = (STATS_max > 10) ? STATS_max * 3 : 30\n"
+    "stats dir.\"/marks.csv\" every ::1 using (strcol(2) eq \"halt\" ? 1 : 0) nooutput\n"
+    "halt_title = (STATS_max > 0) ? \"halt\" : \"\"\n"
     "set key below horizontal maxrows 2\n"
     "set logscale y\n"
     "set yrange [0.8:*]\n"
@@ -128,10 +134,6 @@ static const char chart_script[] =
     "set grid xtics ytics\n"
     "set title title noenhanced\n"
     "nz(v) = (v > 0) ? v : NaN\n"
-    "stats dir.\"/timeline.csv\" using 2 nooutput\n"
-    "ymax = (STATS_max > 10) ? STATS_max * 3 : 30\n"
-    "stats dir.\"/marks.csv\" every ::1 using (strcol(2) eq \"halt\" ? 1 : 0) nooutput\n"
-    "halt_title = (STATS_max > 0) ? \"halt\" : \"\"\n"
     "set yrange [0.8:ymax]\n"
     "set style line 1 lc rgb \"#1f77b4\" lw 2\n"
     "set style line 2 lc rgb \"#d62728\" lw 2\n"
@@ -294,12 +296,14 @@ static int write_out(const char *dir, const char *name, const rf_sim_result *r, 
     return 0;
 }
 
-/* Run gnuplot on DIR/chart.gp with a time limit. Returns 0 when chart.svg
- * was drawn, 1 when gnuplot is missing, 2 when it failed. */
+/* Run gnuplot on DIR/chart.gp with a time limit, its messages into
+ * DIR/chart.log. Returns 0 when chart.svg was drawn, 1 when gnuplot is
+ * missing, 2 when it failed. */
 static int run_gnuplot(const char *dir, const char *title)
 {
-    char script[4096], defs[8192];
-    if ((size_t)snprintf(script, sizeof(script), "%s/chart.gp", dir) >= sizeof(script))
+    char script[4096], defs[8192], log[4096];
+    if ((size_t)snprintf(script, sizeof(script), "%s/chart.gp", dir) >= sizeof(script) ||
+        (size_t)snprintf(log, sizeof(log), "%s/chart.log", dir) >= sizeof(log))
         return 2;
     /* Quote the directory and title for gnuplot's single-quoted strings. */
     char qdir[4096], qtitle[512];
@@ -326,13 +330,17 @@ static int run_gnuplot(const char *dir, const char *title)
         return 2;
     posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, log, O_WRONLY | O_CREAT | O_TRUNC,
+                                     0644);
     char a0[] = "gnuplot", a1[] = "-e";
     char *args[] = {a0, a1, defs, script, NULL};
     pid_t pid;
     int e = posix_spawnp(&pid, "gnuplot", &fa, NULL, args, environ);
     posix_spawn_file_actions_destroy(&fa);
-    if (e == ENOENT)
+    if (e == ENOENT) {
+        unlink(log);
         return 1;
+    }
     if (e != 0)
         return 2;
     int status = 0;
@@ -351,9 +359,15 @@ static int run_gnuplot(const char *dir, const char *title)
         struct timespec ts = {0, 20 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 127) {
+        unlink(log);
         return 1;
-    return (WIFEXITED(status) && WEXITSTATUS(status) == 0) ? 0 : 2;
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+        unlink(log);
+        return 0;
+    }
+    return 2;
 }
 
 static int write_dir(const char *dir, const rf_sim_result *r)
@@ -383,12 +397,19 @@ static int write_dir(const char *dir, const rf_sim_result *r)
                  : "",
              r->hosts, r->opts.seed);
     int g = run_gnuplot(dir, title);
+    if (g != 0) {
+        /* No half-drawn chart is left behind. */
+        char svg[4096];
+        if ((size_t)snprintf(svg, sizeof(svg), "%s/chart.svg", dir) < sizeof(svg))
+            unlink(svg);
+    }
     if (g == 1)
         cli_warn("gnuplot not found: wrote %s/timeline.csv but no chart.svg "
                  "(install gnuplot and run: gnuplot -e \"dir='%s'\" %s/chart.gp)",
                  dir, dir, dir);
     else if (g == 2)
-        cli_warn("gnuplot failed: wrote %s/timeline.csv but no chart.svg", dir);
+        cli_warn("gnuplot failed (see %s/chart.log): wrote %s/timeline.csv but no chart.svg",
+                 dir, dir);
     return 0;
 }
 
@@ -428,7 +449,7 @@ int cmd_sim(int argc, char **argv, const char *workspace)
     (void)workspace;
     rf_sim_opts o;
     rf_sim_opts_default(&o);
-    uint32_t hosts = SIM_DEFAULT_HOSTS, tenants = 0;
+    uint32_t hosts = 0, tenants = 0;
     int have_hosts = 0, have_noise_crash = 0, as_json = 0, bench = 0;
     const char *fleet_path = NULL, *plan_path = NULL, *out_dir = NULL;
     uint64_t seed = 1;
@@ -555,7 +576,10 @@ int cmd_sim(int argc, char **argv, const char *workspace)
         rf_fleet_gen g;
         memset(&g, 0, sizeof(g));
         rf_fleet_gen_default(&g);
-        g.hosts = hosts;
+        g.hosts = hosts ? hosts
+                        : (g.internal_hosts < SIM_DEFAULT_FLEET ? SIM_DEFAULT_FLEET - g.internal_hosts
+                                                                : SIM_DEFAULT_FLEET);
+        hosts = g.hosts;
         g.tenants = tenants ? tenants
                             : (hosts / SIM_HOSTS_PER_TENANT ? hosts / SIM_HOSTS_PER_TENANT : 1);
         if (g.tenants > hosts)

@@ -13,6 +13,11 @@ if (!exists("title")) title = "ringfence sim"
 set terminal svg size 1100,620 dynamic enhanced font "sans,11" background rgb "white"
 set output dir."/chart.svg"
 set datafile separator ","
+# The scale first (before any range or log axis, which stats would obey).
+stats dir."/timeline.csv" every ::1 using 2 nooutput
+ymax = (STATS_max > 10) ? STATS_max * 3 : 30
+stats dir."/marks.csv" every ::1 using (strcol(2) eq "halt" ? 1 : 0) nooutput
+halt_title = (STATS_max > 0) ? "halt" : ""
 set key below horizontal maxrows 2
 set logscale y
 set yrange [0.8:*]
@@ -22,10 +27,6 @@ set ylabel "hosts"
 set grid xtics ytics
 set title title noenhanced
 nz(v) = (v > 0) ? v : NaN
-stats dir."/timeline.csv" using 2 nooutput
-ymax = (STATS_max > 10) ? STATS_max * 3 : 30
-stats dir."/marks.csv" every ::1 using (strcol(2) eq "halt" ? 1 : 0) nooutput
-halt_title = (STATS_max > 0) ? "halt" : ""
 set yrange [0.8:ymax]
 set style line 1 lc rgb "#1f77b4" lw 2
 set style line 2 lc rgb "#d62728" lw 2
