@@ -82,6 +82,9 @@ static const char usage[] =
     "  --step D          time between engine steps, 1s .. 300s (default 15s)\n"
     "  --sample P        share of hosts reporting CPU and detections at every\n"
     "                    check-in (default: about 100,000 hosts)\n"
+    "  --confirm-checkin D  agents check in D after taking the release, when the\n"
+    "                    boot guard confirms it, not only at the next periodic\n"
+    "                    check-in (default 0: periodic only)\n"
     "  --emergency       an emergency release: the plan's emergency bakes\n"
     "  --no-gates        ringfence without its gates (waves and bakes only)\n"
     "  --no-boot-guard   ringfence without the agent's boot guard\n"
@@ -420,7 +423,7 @@ int cmd_sim(int argc, char **argv, const char *workspace)
     enum {
         O_SCENARIO = 256, O_STRATEGY, O_HOSTS, O_TENANTS, O_FLEET, O_PLAN, O_DURATION,
         O_SEED, O_NOISE, O_NOISE_CRASH, O_LATENT, O_STEP, O_SAMPLE, O_EMERGENCY,
-        O_NO_GATES, O_NO_BOOT_GUARD, O_JSON, O_OUT, O_BENCH, O_CHART,
+        O_NO_GATES, O_NO_BOOT_GUARD, O_JSON, O_OUT, O_BENCH, O_CHART, O_CONFIRM,
     };
     static const struct option longopts[] = {
         {"scenario", required_argument, NULL, O_SCENARIO},
@@ -436,6 +439,7 @@ int cmd_sim(int argc, char **argv, const char *workspace)
         {"latent-delay", required_argument, NULL, O_LATENT},
         {"step", required_argument, NULL, O_STEP},
         {"sample", required_argument, NULL, O_SAMPLE},
+        {"confirm-checkin", required_argument, NULL, O_CONFIRM},
         {"emergency", no_argument, NULL, O_EMERGENCY},
         {"no-gates", no_argument, NULL, O_NO_GATES},
         {"no-boot-guard", no_argument, NULL, O_NO_BOOT_GUARD},
@@ -515,6 +519,11 @@ int cmd_sim(int argc, char **argv, const char *workspace)
         case O_SAMPLE:
             if (!parse_share(optarg, &o.sample))
                 return cli_usage_error("sim", "--sample: '%s' is not a share in (0, 1]",
+                                       optarg);
+            break;
+        case O_CONFIRM:
+            if (!parse_duration(optarg, 0, 86400, &o.confirm_s))
+                return cli_usage_error("sim", "--confirm-checkin: '%s' is not a duration",
                                        optarg);
             break;
         case O_EMERGENCY: o.emergency = 1; break;

@@ -74,12 +74,16 @@ typedef struct rf_sim_opts {
     uint32_t jitter_s;        /* per-check-in jitter, 0 .. interval/4 */
     uint32_t boot_s;          /* time a reboot takes */
     uint32_t boot_guard_tries;/* failed boots before the boot guard reverts */
+    uint32_t confirm_s;       /* 0: a host that took the release first reports at its
+                                 next periodic check-in; else it checks in confirm_s
+                                 after activating it (the boot guard's confirmation) */
     const rf_plan *plan;      /* NULL: rf_plan_default. Kept only during rf_sim_run */
 } rf_sim_opts;
 
 /* The defaults: ringfence strategy, good scenario, gates and boot guard on,
  * seed 1, 24 h, step 15 s, latent delay 60 min, noise 0.02/day silence and
- * 0.001/day crash, automatic sampling, jitter 5 s, boot 120 s, 3 tries. */
+ * 0.001/day crash, automatic sampling, jitter 5 s, boot 120 s, 3 tries,
+ * no confirmation check-in. */
 void rf_sim_opts_default(rf_sim_opts *o);
 
 /* Outcome for one class of hosts (customer or vendor-internal); every count

@@ -83,6 +83,9 @@ rf_rc rf_sim_write_text(const rf_sim_result *r, FILE *f)
     fprintf(f, "fleet: %s hosts (%s offline), %s tenants; plan %s, check-in every %u s, "
                "silence after %u s more; %s simulated\n",
             a, b, c, r->plan_name, r->checkin_interval_s, r->silence_grace_s, d);
+    if (o->confirm_s)
+        fprintf(f, "agents check in %u s after taking the release (confirmation)\n",
+                o->confirm_s);
     fprintf(f, "release: needs %u inputs%s; noise %.4g silences and %.4g crashes per host "
                "per day (%" PRIu64 " and %" PRIu64 " drawn)\n\n",
             r->inputs_required,
@@ -243,6 +246,7 @@ rf_rc rf_sim_write_json(const rf_sim_result *r, FILE *f)
             ",\"inputs_required\":%u",
             r->hosts, r->offline, r->tenants, o->duration_s, r->checkin_interval_s,
             r->silence_grace_s, o->step_s, r->inputs_required);
+    fprintf(f, ",\"confirm_checkin_s\":%u", o->confirm_s);
     fputs(",\"noise\":{\"silence_per_day\":", f);
     json_num(f, o->noise_silence);
     fputs(",\"crash_per_day\":", f);

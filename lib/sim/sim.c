@@ -253,7 +253,11 @@ static void take(sim *s, uint32_t h, int64_t t)
     int crash_on_load = (f & F_AFFECTED) && s->o->scenario == RF_SIM_JULY19;
     if (f & F_AFFECTED)
         push(s, t + (crash_on_load ? LOAD_S : (int64_t)s->o->latent_delay_s), h, EV_CRASH, 0);
-    if (!crash_on_load && !(f & F_SAMPLED))
+    if (crash_on_load)
+        return; /* it never gets as far as reporting */
+    if (s->o->confirm_s)
+        push(s, t + (int64_t)s->o->confirm_s, h, EV_REPORT1, 0);
+    else if (!(f & F_SAMPLED))
         push(s, next_checkin(s, h, t + 1), h, EV_REPORT1, 0);
 }
 
@@ -650,6 +654,10 @@ static rf_rc check_opts(const rf_sim_opts *o, const rf_plan *plan, rf_err *err)
                           "noise rates must be 0 .. 100 per host per day");
     if (!(o->sample >= 0.0 && o->sample <= 1.0))
         return rf_err_set(err, RF_E_USAGE, NULL, 0, 0, "sample must be in 0 .. 1");
+    if (o->confirm_s > plan->checkin_interval_s)
+        return rf_err_set(err, RF_E_USAGE, NULL, 0, 0,
+                          "the confirmation check-in must come within one check-in interval "
+                          "(%u s) of taking the release", plan->checkin_interval_s);
     if (o->latent_delay_s > RF_SIM_MAX_DURATION_S || o->boot_s < 1 || o->boot_s > 3600 ||
         o->boot_guard_tries < 1 || o->boot_guard_tries > 100)
         return rf_err_set(err, RF_E_USAGE, NULL, 0, 0,

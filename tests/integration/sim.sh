@@ -144,6 +144,8 @@ expect_exit 2 "$RF" sim --step 301 --hosts 100
 expect_exit 2 "$RF" sim --noise -1 --hosts 100
 expect_exit 2 "$RF" sim --noise 0.02/week --hosts 100
 expect_exit 2 "$RF" sim --sample 0 --hosts 100
+expect_exit 2 "$RF" sim --confirm-checkin 400 --hosts 100 --duration 1h
+expect_one_line_error 'confirmation check-in'
 expect_exit 2 "$RF" sim --seed -1 --hosts 100
 expect_exit 2 "$RF" sim --bogus
 expect_exit 2 "$RF" sim --hosts

@@ -286,6 +286,12 @@ static void emergency(rf_sim_opts *o)
     o->emergency = 1;
 }
 
+static void emergency_confirm(rf_sim_opts *o)
+{
+    o->emergency = 1;
+    o->confirm_s = 60;
+}
+
 /* An emergency release bakes shorter, never skips a wave. Each wave still
  * waits for reports from hosts that checked in after taking it, one
  * check-in interval (5 min) after it opens, so eight waves take about 45
@@ -302,6 +308,14 @@ static void test_good_emergency(void **state)
     /* Every wave opened after at least its emergency bake. */
     for (uint32_t w = 1; w < r->nwaves; w++)
         assert_true(r->wave_opened_s[w] - r->wave_opened_s[w - 1] >= 120);
+    rf_sim_result_free(r);
+    /* Agents that check in when the boot guard confirms the release, a
+     * minute after taking it, let each wave go after its bake. */
+    r = run(RF_SIM_GOOD, RF_SIM_RINGFENCE, 2, emergency_confirm);
+    assert_int_equal(r->halt_s, RF_NEVER);
+    assert_int_equal(r->opts.confirm_s, 60);
+    assert_true(r->good_reach_nodelay_s[2] != RF_NEVER);
+    assert_true(r->good_reach_nodelay_s[2] <= 30 * 60);
     rf_sim_result_free(r);
 }
 
@@ -418,6 +432,10 @@ static void test_refusals(void **state)
 
     rf_sim_opts_default(&o);
     o.jitter_s = 200; /* more than a quarter of the 300 s interval */
+    assert_int_equal(rf_sim_run(fleet, &o, &r, &err), RF_E_USAGE);
+
+    rf_sim_opts_default(&o);
+    o.confirm_s = 301; /* after the next periodic check-in */
     assert_int_equal(rf_sim_run(fleet, &o, &r, &err), RF_E_USAGE);
 
     rf_plan p;
