@@ -52,6 +52,7 @@ const double rf_sim_reach_levels[RF_SIM_NREACH] = {0.50, 0.90, 0.99};
  * most of a run's events, several times cheaper. */
 #define SAMPLE_BLOCK 16u
 #define DRAIN_BUF 4096u
+#define MAX_NOISE_EVENTS 1e8    /* outages drawn per run: 0.8 GB of queued events at most */
 
 /* Purposes of the hashed draws. */
 enum {
@@ -962,6 +963,16 @@ rf_rc rf_sim_run(const rf_fleet *fleet, const rf_sim_opts *opts, rf_sim_result *
     for (uint32_t h = 0; h < s.nhosts; h++)
         noff += (fleet->host_flags[h] & RF_HOST_OFFLINE) != 0;
     online -= (double)noff;
+    /* Noise is drawn up front into the queue: bound what it may cost. */
+    double nnoise = (opts->noise_silence + opts->noise_crash) * online *
+                    (double)opts->duration_s / 86400.0;
+    if (nnoise > MAX_NOISE_EVENTS) {
+        rc = rf_err_set(err, RF_E_USAGE, NULL, 0, 0,
+                        "the noise rates would draw about %.0f outages over this fleet and "
+                        "duration, more than %.0f: lower --noise or --noise-crash",
+                        nnoise, MAX_NOISE_EVENTS);
+        goto out;
+    }
     double sample = opts->sample > 0.0 ? opts->sample
                                        : (online > AUTO_SAMPLED_HOSTS ? AUTO_SAMPLED_HOSTS / online
                                                                       : 1.0);
