@@ -110,46 +110,9 @@ char *rfrepo_join(const char *a, const char *b, const char *c)
     return rf_buf_take(&o);
 }
 
-char *rfrepo_quote(const char *s, int keep_slash)
-{
-    static const char hexd[] = "0123456789ABCDEF";
-    size_t n = strlen(s);
-    char *o = malloc(n * 3 + 1);
-    if (!o)
-        return NULL;
-    size_t j = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        int safe = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
-                   (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '~' ||
-                   ch == '-' || (keep_slash && ch == '/');
-        if (safe) {
-            o[j++] = (char)ch;
-        } else {
-            o[j++] = '%';
-            o[j++] = hexd[ch >> 4];
-            o[j++] = hexd[ch & 15];
-        }
-    }
-    o[j] = 0;
-    return o;
-}
-
-char *rfrepo_role_file(const char *name)
-{
-    char *q = rfrepo_quote(name, 0);
-    if (!q)
-        return NULL;
-    rf_buf o;
-    rf_buf_init(&o);
-    rf_buf_printf(&o, "%s.json", q);
-    free(q);
-    return rf_buf_take(&o);
-}
-
 char *rfrepo_staged_path(const rf_tuf_repo *r, const char *name)
 {
-    char *f = rfrepo_role_file(name);
+    char *f = rftuf_role_file(name);
     char *p = f ? rfrepo_join(r->dir, "staged", f) : NULL;
     free(f);
     return p;

@@ -409,7 +409,7 @@ static rf_rc put_meta(const char *out, const char *src, const char *name, int64_
     rf_buf b;
     rf_buf_init(&b);
     rf_rc rc = rfrepo_read(src, RF_TUF_MAX_TARGETS_BYTES * 4u, &b, err);
-    char *file = rfrepo_role_file(name);
+    char *file = rftuf_role_file(name);
     char rel[RF_NAME_MAX * 3 + 64];
     if (rc == RF_OK && !file)
         rc = oom(err);

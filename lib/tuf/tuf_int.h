@@ -141,4 +141,15 @@ void rftuf_time_format(time_t t, char buf[21]);
 int rftuf_path_match(const char *pattern, const char *path);
 int rftuf_hash_prefix_match(const json_t *prefixes, const char *path);
 
+/* ---- file and URL names (names.c) ------------------------------------ */
+
+/* Percent-encode every byte outside [A-Za-z0-9._~-] (and '/' kept when
+ * keep_slash). Caller frees; NULL on allocation failure. */
+char *rftuf_quote(const char *s, int keep_slash);
+
+/* The local file name (and URL name) of a role: "NAME.json", the name
+ * percent-encoded, so a delegated role called "../x" or "a/b" stays one file
+ * in its directory. Caller frees; NULL on allocation failure. */
+char *rftuf_role_file(const char *role);
+
 #endif
