@@ -292,17 +292,6 @@ rf_rc rf_tuf_repo_check(rf_tuf_repo *r, rf_err *err)
 
 /* ---- the file fetcher ------------------------------------------------------------ */
 
-static int hexv(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 rf_rc rf_tuf_repo_fetch_file(void *ctx, const char *url, size_t max_len,
                              const rf_tuf_fetch_limits *lim, rf_buf *out, rf_err *err)
 {
@@ -320,8 +309,8 @@ rf_rc rf_tuf_repo_fetch_file(void *ctx, const char *url, size_t max_len,
     size_t j = 0;
     for (size_t i = 0; i < n; i++) {
         if (u[i] == '%') {
-            int a = i + 2 < n + 1 ? hexv(u[i + 1]) : -1;
-            int b = a >= 0 ? hexv(u[i + 2]) : -1;
+            int a = i + 2 < n + 1 ? rftuf_hexval((unsigned char)u[i + 1]) : -1;
+            int b = a >= 0 ? rftuf_hexval((unsigned char)u[i + 2]) : -1;
             if (a < 0 || b < 0 || (a == 0 && b == 0)) {
                 free(rel);
                 return rf_err_set(err, RF_E_USAGE, NULL, 0, 0, "bad escape in URL %.200s", url);

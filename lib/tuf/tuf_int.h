@@ -77,6 +77,9 @@ rf_rc rftuf_sign(const rf_tuf_signer *s, const uint8_t *msg, size_t len,
 rf_rc rftuf_hashes_check(const json_t *hashes, const uint8_t *buf, size_t len,
                          const char *what, rf_err *err) RF_WUR;
 
+/* The value of one hex digit (either case), or -1 when c is none. */
+int rftuf_hexval(unsigned char c);
+
 /* Lowercase hex sha256 / sha512 of buf. */
 void rftuf_sha256_hex(const uint8_t *buf, size_t len, char out[65]);
 void rftuf_sha512_hex(const uint8_t *buf, size_t len, char out[129]);
