@@ -257,12 +257,18 @@ static rf_rc write_json(const char *path, const json_t *doc, rf_err *err)
     return rc;
 }
 
+/* write_json to path, then free path; a NULL path (the allocation that
+ * made it failed) is RF_E_NOMEM. */
+static rf_rc write_json_to(char *path, const json_t *doc, rf_err *err)
+{
+    rf_rc rc = path ? write_json(path, doc, err) : oom(err);
+    free(path);
+    return rc;
+}
+
 rf_rc rfrepo_save_cfg(rf_tuf_repo *r, rf_err *err)
 {
-    char *p = rfrepo_join(r->dir, "repo.json", NULL);
-    rf_rc rc = p ? write_json(p, r->cfg, err) : oom(err);
-    free(p);
-    return rc;
+    return write_json_to(rfrepo_join(r->dir, "repo.json", NULL), r->cfg, err);
 }
 
 static void expires_in(json_t *s, time_t now, int64_t period)
@@ -832,7 +838,6 @@ rf_rc rf_tuf_repo_init(const char *dir, const rf_tuf_repo_init_opts *o, rf_err *
     rf_rc rc = RF_OK;
     json_t *keys = json_object(), *roles = json_object();
     json_t *cfg = NULL, *root = NULL, *targets = NULL;
-    char *p = NULL;
     time_t now = o->now ? o->now : time(NULL);
     int64_t period[RF_TUF_PERIOD_COUNT];
     for (int i = 0; i < RF_TUF_PERIOD_COUNT; i++)
@@ -896,29 +901,13 @@ rf_rc rf_tuf_repo_init(const char *dir, const rf_tuf_repo_init_opts *o, rf_err *
         (rc = make_dir(dir, "staged", "root-history", err)) != RF_OK ||
         (rc = make_dir(dir, "targets", NULL, err)) != RF_OK)
         goto out;
-    p = rfrepo_join(dir, "staged/root-history", "1.root.json");
-    rc = p ? write_json(p, root, err) : oom(err);
-    free(p);
-    p = NULL;
-    if (rc != RF_OK)
-        goto out;
-    p = rfrepo_join(dir, "staged", "root.json");
-    rc = p ? write_json(p, root, err) : oom(err);
-    free(p);
-    p = NULL;
-    if (rc != RF_OK)
-        goto out;
-    p = rfrepo_join(dir, "staged", "targets.json");
-    rc = p ? write_json(p, targets, err) : oom(err);
-    free(p);
-    p = NULL;
-    if (rc != RF_OK)
+    if ((rc = write_json_to(rfrepo_join(dir, "staged/root-history", "1.root.json"), root,
+                            err)) != RF_OK ||
+        (rc = write_json_to(rfrepo_join(dir, "staged", "root.json"), root, err)) != RF_OK ||
+        (rc = write_json_to(rfrepo_join(dir, "staged", "targets.json"), targets, err)) != RF_OK)
         goto out;
     /* repo.json last: its presence marks a whole repository. */
-    p = rfrepo_join(dir, "repo.json", NULL);
-    rc = p ? write_json(p, cfg, err) : oom(err);
-    free(p);
-    p = NULL;
+    rc = write_json_to(rfrepo_join(dir, "repo.json", NULL), cfg, err);
 out:
     json_decref(keys);
     json_decref(roles);
