@@ -1266,36 +1266,31 @@ static int repo_status(int argc, char **argv)
 
 /* ---- dispatch ----------------------------------------------------------------------- */
 
+static int repo_sign(int argc, char **argv)
+{
+    return repo_signlike(argc, argv, 0);
+}
+
+static int repo_snapshot(int argc, char **argv)
+{
+    return repo_signlike(argc, argv, 1);
+}
+
+static int repo_timestamp(int argc, char **argv)
+{
+    return repo_signlike(argc, argv, 2);
+}
+
 int cmd_repo(int argc, char **argv, const char *workspace)
 {
     (void)workspace;
-    static const struct {
-        const char *name;
-        int (*fn)(int, char **);
-    } subs[] = {
-        {"init", repo_init},         {"add-target", repo_add_target},
-        {"remove-target", repo_remove_target}, {"publish", repo_publish},
-        {"root", repo_root},         {"delegate", repo_delegate},
-        {"renew", repo_renew},       {"status", repo_status},
+    static const cli_subcmd subs[] = {
+        {"init", repo_init},           {"add-target", repo_add_target},
+        {"remove-target", repo_remove_target}, {"sign", repo_sign},
+        {"snapshot", repo_snapshot},   {"timestamp", repo_timestamp},
+        {"publish", repo_publish},     {"root", repo_root},
+        {"delegate", repo_delegate},   {"renew", repo_renew},
+        {"status", repo_status},
     };
-    if (argc < 2) {
-        fputs(usage, stderr);
-        return RF_EXIT_USAGE;
-    }
-    const char *sub = argv[1];
-    if (strcmp(sub, "-h") == 0 || strcmp(sub, "--help") == 0 || strcmp(sub, "help") == 0)
-        return cli_help(usage);
-    if (strcmp(sub, "sign") == 0)
-        return repo_signlike(argc - 1, argv + 1, 0);
-    if (strcmp(sub, "snapshot") == 0)
-        return repo_signlike(argc - 1, argv + 1, 1);
-    if (strcmp(sub, "timestamp") == 0)
-        return repo_signlike(argc - 1, argv + 1, 2);
-    for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
-        if (strcmp(sub, subs[i].name) == 0)
-            return subs[i].fn(argc - 1, argv + 1);
-    return cli_usage_error("repo", "unknown subcommand '%s' (init, add-target, remove-target, "
-                                   "sign, snapshot, timestamp, publish, root, delegate, renew, "
-                                   "status)",
-                           sub);
+    return cli_subcommand("repo", usage, subs, sizeof(subs) / sizeof(subs[0]), argc, argv);
 }
