@@ -174,10 +174,7 @@ out:
 static rf_rc verify_by(const rftuf_meta *m, const rftuf_meta *root, const char *role,
                        rf_err *err)
 {
-    const json_t *r = json_object_get(json_object_get(root->signed_, "roles"), role);
-    return rftuf_meta_verify(m, json_object_get(root->signed_, "keys"),
-                             json_object_get(r, "keyids"),
-                             json_integer_value(json_object_get(r, "threshold")), role, err);
+    return rftuf_meta_verify_by_root(m, root->signed_, role, role, err);
 }
 
 /* Did the set of key ids of top-level role `role` change between a and b? */

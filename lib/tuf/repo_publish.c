@@ -152,21 +152,14 @@ static void check_roots(rf_tuf_repo *r, probs *p)
             goto next;
         }
         check_common(r, &r->roles[RFREPO_ROOT], &b, m, v == cur, p);
-        const json_t *s = m->signed_;
-        const json_t *own = json_object_get(json_object_get(s, "roles"), "root");
-        if (rftuf_meta_verify(m, json_object_get(s, "keys"), json_object_get(own, "keyids"),
-                              json_integer_value(json_object_get(own, "threshold")), what,
-                              &e2) != RF_OK)
+        if (rftuf_meta_verify_by_root(m, m->signed_, "root", what, &e2) != RF_OK)
             problem(p, e2.rc,
                     "%s is not signed by a threshold of its own root keys (%s): sign it with "
                     "'ringfence repo sign %s --role root --key KEY'",
                     what, e2.msg, r->dir);
         if (v >= 2) {
-            const json_t *ps = rfrepo_signed(r->hist[v - 2]);
-            const json_t *prev = json_object_get(json_object_get(ps, "roles"), "root");
-            if (rftuf_meta_verify(m, json_object_get(ps, "keys"), json_object_get(prev, "keyids"),
-                                  json_integer_value(json_object_get(prev, "threshold")), what,
-                                  &e2) != RF_OK)
+            if (rftuf_meta_verify_by_root(m, rfrepo_signed(r->hist[v - 2]), "root", what,
+                                          &e2) != RF_OK)
                 problem(p, e2.rc,
                         "%s is not signed by a threshold of root version %lld's root keys "
                         "(%s): the holders of the previous root keys sign it with 'ringfence "

@@ -130,6 +130,14 @@ rf_rc rftuf_meta_verify(const rftuf_meta *m, const json_t *keys,
                         const json_t *keyids, int64_t threshold,
                         const char *role, rf_err *err) RF_WUR;
 
+/*
+ * rftuf_meta_verify with the keys, key ids and threshold that a root's
+ * "signed" object (root_signed) gives top-level role `role`. what names m
+ * in messages.
+ */
+rf_rc rftuf_meta_verify_by_root(const rftuf_meta *m, const json_t *root_signed,
+                                const char *role, const char *what, rf_err *err) RF_WUR;
+
 /* Parse "YYYY-MM-DDTHH:MM:SSZ" into UTC seconds. RF_E_PARSE otherwise. */
 rf_rc rftuf_time_parse(const char *s, time_t *out) RF_WUR;
 /* Format UTC seconds as "YYYY-MM-DDTHH:MM:SSZ" (buf of at least 21 bytes). */
