@@ -1364,20 +1364,29 @@ static rf_rc sign_doc(const rf_tuf_repo *r, const rfrepo_role *ro, json_t *doc,
     return rc;
 }
 
+/* The role called name, which must have a document already (snapshot and
+ * timestamp are made by their own commands), and a copy of that document to
+ * change. Caller decrefs *doc. */
+static rf_rc edit_made_role(rf_tuf_repo *r, const char *name, rfrepo_role **ro, json_t **doc,
+                            rf_err *err)
+{
+    rf_rc rc = find_role(r, name, 0, ro, err);
+    if (rc != RF_OK)
+        return rc;
+    if (!(*ro)->doc)
+        return rf_err_set(err, RF_E_NOTFOUND, NULL, 0, 0,
+                          "there is no %s yet: make one with 'ringfence repo %s'", (*ro)->name,
+                          (*ro)->name);
+    return copy_doc(*ro, doc, err);
+}
+
 rf_rc rf_tuf_repo_sign(rf_tuf_repo *r, const char *role, const rf_tuf_signer *s, rf_err *err)
 {
     if (!r || !role || !s)
         return rf_err_set(err, RF_E_USAGE, NULL, 0, 0, "a role and a key are needed");
     rfrepo_role *ro = NULL;
-    rf_rc rc = find_role(r, role, 0, &ro, err);
-    if (rc != RF_OK)
-        return rc;
-    if (!ro->doc)
-        return rf_err_set(err, RF_E_NOTFOUND, NULL, 0, 0,
-                          "there is no %s yet: make one with 'ringfence repo %s'", ro->name,
-                          ro->name);
     json_t *doc = NULL;
-    rc = copy_doc(ro, &doc, err);
+    rf_rc rc = edit_made_role(r, role, &ro, &doc, err);
     if (rc == RF_OK)
         rc = sign_doc(r, ro, doc, s, err);
     if (rc != RF_OK) {
@@ -1805,15 +1814,8 @@ rf_rc rf_tuf_repo_renew(rf_tuf_repo *r, const char *role, rf_err *err)
     if (!r || !role)
         return rf_err_set(err, RF_E_USAGE, NULL, 0, 0, "a role is needed");
     rfrepo_role *ro = NULL;
-    rf_rc rc = find_role(r, role, 0, &ro, err);
-    if (rc != RF_OK)
-        return rc;
-    if (!ro->doc)
-        return rf_err_set(err, RF_E_NOTFOUND, NULL, 0, 0,
-                          "there is no %s yet: make one with 'ringfence repo %s'", ro->name,
-                          ro->name);
     json_t *doc = NULL;
-    rc = copy_doc(ro, &doc, err);
+    rf_rc rc = edit_made_role(r, role, &ro, &doc, err);
     if (rc != RF_OK)
         return rc;
     begin_change(r, ro, doc);
