@@ -67,6 +67,24 @@ static rf_rc read_meta(const char *path, rftuf_role_type t, rf_buf *bytes, rftuf
     return rc;
 }
 
+/* read_meta for the checks: a file that cannot be read, or a path whose
+ * allocation failed (NULL), is one more problem. 1 when *m was read. */
+static int read_checked(probs *p, const char *path, rftuf_role_type t, rf_buf *bytes,
+                        rftuf_meta **m)
+{
+    if (!path) {
+        problem(p, RF_E_NOMEM, "%s", "out of memory");
+        return 0;
+    }
+    rf_err e;
+    rf_err_clear(&e);
+    if (read_meta(path, t, bytes, m, &e) != RF_OK) {
+        problem(p, e.rc, "%s", e.msg);
+        return 0;
+    }
+    return 1;
+}
+
 static size_t client_max(rftuf_role_type t)
 {
     switch (t) {
@@ -147,10 +165,8 @@ static void check_roots(rf_tuf_repo *r, probs *p)
         rf_err_clear(&e2);
         char what[48];
         snprintf(what, sizeof(what), "root version %lld", (long long)v);
-        if (!path || read_meta(path, RFTUF_ROOT, &b, &m, &e2) != RF_OK) {
-            problem(p, path ? e2.rc : RF_E_NOMEM, "%s", path ? e2.msg : "out of memory");
+        if (!read_checked(p, path, RFTUF_ROOT, &b, &m))
             goto next;
-        }
         check_common(r, &r->roles[RFREPO_ROOT], &b, m, v == cur, p);
         if (rftuf_meta_verify_by_root(m, m->signed_, "root", what, &e2) != RF_OK)
             problem(p, e2.rc,
@@ -186,12 +202,9 @@ static rf_rc run_checks(rf_tuf_repo *r, json_t *list, rf_err *err)
     const rfrepo_role *sro = &r->roles[RFREPO_SNAPSHOT];
     const rfrepo_role *tro = &r->roles[RFREPO_TIMESTAMP];
     char *sp = NULL, *tp = NULL;
-    rf_err e2;
-    rf_err_clear(&e2);
     if (sro->doc) {
         sp = rfrepo_staged_path(r, "snapshot");
-        if (!sp || read_meta(sp, RFTUF_SNAPSHOT, &snapb, &snap, &e2) != RF_OK)
-            problem(&p, sp ? e2.rc : RF_E_NOMEM, "%s", sp ? e2.msg : "out of memory");
+        (void)read_checked(&p, sp, RFTUF_SNAPSHOT, &snapb, &snap);
     } else {
         problem(&p, RF_E_NOTFOUND,
                 "there is no snapshot yet: run 'ringfence repo snapshot %s --key SNAPSHOT_KEY'",
@@ -205,9 +218,7 @@ static rf_rc run_checks(rf_tuf_repo *r, json_t *list, rf_err *err)
         rf_buf b;
         rf_buf_init(&b);
         rftuf_meta *m = NULL;
-        if (!path || read_meta(path, RFTUF_TARGETS, &b, &m, &e2) != RF_OK) {
-            problem(&p, path ? e2.rc : RF_E_NOMEM, "%s", path ? e2.msg : "out of memory");
-        } else {
+        if (read_checked(&p, path, RFTUF_TARGETS, &b, &m)) {
             check_common(r, ro, &b, m, 1, &p);
             check_sigs(r, ro, m, &p);
             if (snap) {
@@ -243,9 +254,7 @@ static rf_rc run_checks(rf_tuf_repo *r, json_t *list, rf_err *err)
         rf_buf_init(&b);
         rftuf_meta *m = NULL;
         tp = rfrepo_staged_path(r, "timestamp");
-        if (!tp || read_meta(tp, RFTUF_TIMESTAMP, &b, &m, &e2) != RF_OK) {
-            problem(&p, tp ? e2.rc : RF_E_NOMEM, "%s", tp ? e2.msg : "out of memory");
-        } else {
+        if (read_checked(&p, tp, RFTUF_TIMESTAMP, &b, &m)) {
             check_common(r, tro, &b, m, 1, &p);
             check_sigs(r, tro, m, &p);
             if (snap) {
