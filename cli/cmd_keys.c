@@ -249,16 +249,6 @@ static int keys_id(int argc, char **argv)
 int cmd_keys(int argc, char **argv, const char *workspace)
 {
     (void)workspace;
-    if (argc < 2) {
-        fputs(usage, stderr);
-        return RF_EXIT_USAGE;
-    }
-    const char *sub = argv[1];
-    if (strcmp(sub, "-h") == 0 || strcmp(sub, "--help") == 0 || strcmp(sub, "help") == 0)
-        return cli_help(usage);
-    if (strcmp(sub, "gen") == 0)
-        return keys_gen(argc - 1, argv + 1);
-    if (strcmp(sub, "id") == 0)
-        return keys_id(argc - 1, argv + 1);
-    return cli_usage_error("keys", "unknown subcommand '%s' (gen, id)", sub);
+    static const cli_subcmd subs[] = {{"gen", keys_gen}, {"id", keys_id}};
+    return cli_subcommand("keys", usage, subs, sizeof(subs) / sizeof(subs[0]), argc, argv);
 }

@@ -166,6 +166,29 @@ static int wants_help(int argc, char **argv)
     return 0;
 }
 
+/*
+ * The start every subcommand shares: help when asked, options, then exactly
+ * npos positional arguments (need says which, when they are missing).
+ * Returns 1 when the subcommand is over and must return *ec (help shown or
+ * a usage error printed), 0 to go on with *a filled.
+ */
+static int begin(const char *cmd, const char *use, int argc, char **argv, const optdef *defs,
+                 int npos, const char *need, args *a, int *ec)
+{
+    if (wants_help(argc, argv)) {
+        *ec = cli_help(use);
+        return 1;
+    }
+    *ec = parse(cmd, argc, argv, defs, npos, a);
+    if (*ec)
+        return 1;
+    if (a->npos != npos) {
+        *ec = cli_usage_error(cmd, "%s", need);
+        return 1;
+    }
+    return 0;
+}
+
 /* ---- helpers ------------------------------------------------------------------- */
 
 static int fail_rf(const rf_err *err, rf_rc rc)
@@ -385,14 +408,10 @@ static int repo_init(int argc, char **argv)
         {0, NULL, 0, 0},
     };
     const char *cmd = "repo init";
-    if (wants_help(argc, argv))
-        return cli_help(usage_init);
     args a;
-    int ec = parse(cmd, argc, argv, defs, 1, &a);
-    if (ec)
+    int ec;
+    if (begin(cmd, usage_init, argc, argv, defs, 1, "give the repository directory", &a, &ec))
         return ec;
-    if (a.npos != 1)
-        return cli_usage_error(cmd, "give the repository directory");
     static const int kopt[4] = {O_ROOT_KEY, O_TARGETS_KEY, O_SNAPSHOT_KEY, O_TIMESTAMP_KEY};
     static const char *const kname[4] = {"--root-key", "--targets-key", "--snapshot-key",
                                          "--timestamp-key"};
@@ -593,14 +612,11 @@ static int repo_add_target(int argc, char **argv)
         {0, NULL, 0, 0},
     };
     const char *cmd = "repo add-target";
-    if (wants_help(argc, argv))
-        return cli_help(usage_add);
     args a;
-    int ec = parse(cmd, argc, argv, defs, 2, &a);
-    if (ec)
+    int ec;
+    if (begin(cmd, usage_add, argc, argv, defs, 2,
+              "give the repository directory and a file", &a, &ec))
         return ec;
-    if (a.npos != 2)
-        return cli_usage_error(cmd, "give the repository directory and a file");
     const char *file = a.pos[1];
     const char *name = a.nv[O_NAME] ? a.v[O_NAME][0] : base_name(file);
     const char *role = a.nv[O_ROLE] ? a.v[O_ROLE][0] : NULL;
@@ -688,14 +704,11 @@ static int repo_remove_target(int argc, char **argv)
 {
     static const optdef defs[] = {{O_ROLE, "role", 0, K_ONE}, {0, NULL, 0, 0}};
     const char *cmd = "repo remove-target";
-    if (wants_help(argc, argv))
-        return cli_help(usage_remove);
     args a;
-    int ec = parse(cmd, argc, argv, defs, 2, &a);
-    if (ec)
+    int ec;
+    if (begin(cmd, usage_remove, argc, argv, defs, 2,
+              "give the repository directory and a target path", &a, &ec))
         return ec;
-    if (a.npos != 2)
-        return cli_usage_error(cmd, "give the repository directory and a target path");
     rf_tuf_repo *r = NULL;
     if ((ec = open_repo(a.pos[0], &r)))
         return ec;
@@ -751,14 +764,11 @@ static int repo_signlike(int argc, char **argv, int which)
     static const char *const cmds[3] = {"repo sign", "repo snapshot", "repo timestamp"};
     static const char *const usages[3] = {usage_sign, usage_snapshot, usage_timestamp};
     const char *cmd = cmds[which];
-    if (wants_help(argc, argv))
-        return cli_help(usages[which]);
     args a;
-    int ec = parse(cmd, argc, argv, which == 0 ? defs_sign : defs_key, 1, &a);
-    if (ec)
+    int ec;
+    if (begin(cmd, usages[which], argc, argv, which == 0 ? defs_sign : defs_key, 1,
+              "give the repository directory", &a, &ec))
         return ec;
-    if (a.npos != 1)
-        return cli_usage_error(cmd, "give the repository directory");
     if (which == 0 && !a.nv[O_ROLE])
         return cli_usage_error(cmd, "--role is required");
     if (!a.nv[O_KEY])
@@ -813,14 +823,11 @@ static int repo_publish(int argc, char **argv)
 {
     static const optdef defs[] = {{0, NULL, 0, 0}};
     const char *cmd = "repo publish";
-    if (wants_help(argc, argv))
-        return cli_help(usage_publish);
     args a;
-    int ec = parse(cmd, argc, argv, defs, 2, &a);
-    if (ec)
+    int ec;
+    if (begin(cmd, usage_publish, argc, argv, defs, 2,
+              "give the repository directory and the output directory", &a, &ec))
         return ec;
-    if (a.npos != 2)
-        return cli_usage_error(cmd, "give the repository directory and the output directory");
     rf_tuf_repo *r = NULL;
     if ((ec = open_repo(a.pos[0], &r)))
         return ec;
@@ -899,14 +906,10 @@ static int repo_root(int argc, char **argv)
         {0, NULL, 0, 0},
     };
     const char *cmd = "repo root";
-    if (wants_help(argc, argv))
-        return cli_help(usage_root);
     args a;
-    int ec = parse(cmd, argc, argv, defs, 1, &a);
-    if (ec)
+    int ec;
+    if (begin(cmd, usage_root, argc, argv, defs, 1, "give the repository directory", &a, &ec))
         return ec;
-    if (a.npos != 1)
-        return cli_usage_error(cmd, "give the repository directory");
     size_t n = a.nv[O_ADD_KEY] + a.nv[O_REMOVE_KEY] + a.nv[O_THRESHOLD] + a.nv[O_EXPIRES];
     if (n == 0)
         return cli_usage_error(cmd, "nothing to change: give --add-key, --remove-key, "
@@ -1010,14 +1013,10 @@ static int repo_delegate(int argc, char **argv)
         {0, NULL, 0, 0},
     };
     const char *cmd = "repo delegate";
-    if (wants_help(argc, argv))
-        return cli_help(usage_delegate);
     args a;
-    int ec = parse(cmd, argc, argv, defs, 1, &a);
-    if (ec)
+    int ec;
+    if (begin(cmd, usage_delegate, argc, argv, defs, 1, "give the repository directory", &a, &ec))
         return ec;
-    if (a.npos != 1)
-        return cli_usage_error(cmd, "give the repository directory");
     if (!a.nv[O_ROLE])
         return cli_usage_error(cmd, "--role NAME is required");
     if (!a.nv[O_KEY])
@@ -1106,14 +1105,10 @@ static int repo_renew(int argc, char **argv)
     static const optdef defs[] = {
         {O_ROLE, "role", 0, K_ONE}, {O_DAYS, "days", 0, K_ONE}, {0, NULL, 0, 0}};
     const char *cmd = "repo renew";
-    if (wants_help(argc, argv))
-        return cli_help(usage_renew);
     args a;
-    int ec = parse(cmd, argc, argv, defs, 1, &a);
-    if (ec)
+    int ec;
+    if (begin(cmd, usage_renew, argc, argv, defs, 1, "give the repository directory", &a, &ec))
         return ec;
-    if (a.npos != 1)
-        return cli_usage_error(cmd, "give the repository directory");
     if (!a.nv[O_ROLE])
         return cli_usage_error(cmd, "--role is required");
     int64_t secs = 0;
@@ -1170,14 +1165,10 @@ static int repo_status(int argc, char **argv)
 {
     static const optdef defs[] = {{O_JSON, "json", 0, K_FLAG}, {0, NULL, 0, 0}};
     const char *cmd = "repo status";
-    if (wants_help(argc, argv))
-        return cli_help(usage_status);
     args a;
-    int ec = parse(cmd, argc, argv, defs, 1, &a);
-    if (ec)
+    int ec;
+    if (begin(cmd, usage_status, argc, argv, defs, 1, "give the repository directory", &a, &ec))
         return ec;
-    if (a.npos != 1)
-        return cli_usage_error(cmd, "give the repository directory");
     rf_tuf_repo *r = NULL;
     if ((ec = open_repo(a.pos[0], &r)))
         return ec;
@@ -1275,36 +1266,31 @@ static int repo_status(int argc, char **argv)
 
 /* ---- dispatch ----------------------------------------------------------------------- */
 
+static int repo_sign(int argc, char **argv)
+{
+    return repo_signlike(argc, argv, 0);
+}
+
+static int repo_snapshot(int argc, char **argv)
+{
+    return repo_signlike(argc, argv, 1);
+}
+
+static int repo_timestamp(int argc, char **argv)
+{
+    return repo_signlike(argc, argv, 2);
+}
+
 int cmd_repo(int argc, char **argv, const char *workspace)
 {
     (void)workspace;
-    static const struct {
-        const char *name;
-        int (*fn)(int, char **);
-    } subs[] = {
-        {"init", repo_init},         {"add-target", repo_add_target},
-        {"remove-target", repo_remove_target}, {"publish", repo_publish},
-        {"root", repo_root},         {"delegate", repo_delegate},
-        {"renew", repo_renew},       {"status", repo_status},
+    static const cli_subcmd subs[] = {
+        {"init", repo_init},           {"add-target", repo_add_target},
+        {"remove-target", repo_remove_target}, {"sign", repo_sign},
+        {"snapshot", repo_snapshot},   {"timestamp", repo_timestamp},
+        {"publish", repo_publish},     {"root", repo_root},
+        {"delegate", repo_delegate},   {"renew", repo_renew},
+        {"status", repo_status},
     };
-    if (argc < 2) {
-        fputs(usage, stderr);
-        return RF_EXIT_USAGE;
-    }
-    const char *sub = argv[1];
-    if (strcmp(sub, "-h") == 0 || strcmp(sub, "--help") == 0 || strcmp(sub, "help") == 0)
-        return cli_help(usage);
-    if (strcmp(sub, "sign") == 0)
-        return repo_signlike(argc - 1, argv + 1, 0);
-    if (strcmp(sub, "snapshot") == 0)
-        return repo_signlike(argc - 1, argv + 1, 1);
-    if (strcmp(sub, "timestamp") == 0)
-        return repo_signlike(argc - 1, argv + 1, 2);
-    for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
-        if (strcmp(sub, subs[i].name) == 0)
-            return subs[i].fn(argc - 1, argv + 1);
-    return cli_usage_error("repo", "unknown subcommand '%s' (init, add-target, remove-target, "
-                                   "sign, snapshot, timestamp, publish, root, delegate, renew, "
-                                   "status)",
-                           sub);
+    return cli_subcommand("repo", usage, subs, sizeof(subs) / sizeof(subs[0]), argc, argv);
 }

@@ -217,6 +217,31 @@ int cli_help(const char *usage)
     return RF_EXIT_OK;
 }
 
+int cli_subcommand(const char *cmd, const char *usage, const cli_subcmd *subs, size_t n,
+                   int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return RF_EXIT_USAGE;
+    }
+    const char *sub = argv[1];
+    if (strcmp(sub, "-h") == 0 || strcmp(sub, "--help") == 0 || strcmp(sub, "help") == 0)
+        return cli_help(usage);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(sub, subs[i].name) == 0)
+            return subs[i].fn(argc - 1, argv + 1);
+    char names[512];
+    size_t len = 0;
+    names[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        int w = snprintf(names + len, sizeof(names) - len, "%s%s", i ? ", " : "", subs[i].name);
+        if (w < 0 || (size_t)w >= sizeof(names) - len)
+            break; /* a longer list is cut short; the usage text has them all */
+        len += (size_t)w;
+    }
+    return cli_usage_error(cmd, "unknown subcommand '%s' (%s)", sub, names);
+}
+
 /* ---- validator report printers ---- */
 
 #define C_RED "\033[31m"

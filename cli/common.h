@@ -110,4 +110,19 @@ void cli_print_verdict(FILE *f, const rf_report *r, int color);
 /* Handle -h/--help: print `usage` to stdout. Returns RF_EXIT_OK. */
 int cli_help(const char *usage);
 
+/* One subcommand of a command with subcommands ("keys gen", "repo init"). */
+typedef struct cli_subcmd {
+    const char *name;
+    int (*fn)(int argc, char **argv); /* argv[0] is the subcommand's name */
+} cli_subcmd;
+
+/*
+ * Run the subcommand argv[1] of command cmd ("keys", "repo") from subs (n
+ * entries): no subcommand prints usage to stderr (RF_EXIT_USAGE); -h, --help
+ * or help prints it to stdout; an unknown name is a usage error listing the
+ * names of subs in their order. Returns the exit code.
+ */
+int cli_subcommand(const char *cmd, const char *usage, const cli_subcmd *subs, size_t n,
+                   int argc, char **argv);
+
 #endif

@@ -64,33 +64,6 @@ void rf_tuf_client_opts_default(rf_tuf_client_opts *o)
 
 /* ---- names and paths ---------------------------------------------------- */
 
-/* Percent-encode every byte outside [A-Za-z0-9._~-] (and '/' when
- * keep_slash). Caller frees; NULL on allocation failure. */
-static char *quote(const char *s, int keep_slash)
-{
-    static const char hexd[] = "0123456789ABCDEF";
-    size_t n = strlen(s);
-    char *o = malloc(n * 3 + 1);
-    if (!o)
-        return NULL;
-    size_t j = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        int safe = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
-                   (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '~' ||
-                   ch == '-' || (keep_slash && ch == '/');
-        if (safe) {
-            o[j++] = (char)ch;
-        } else {
-            o[j++] = '%';
-            o[j++] = hexd[ch >> 4];
-            o[j++] = hexd[ch & 15];
-        }
-    }
-    o[j] = 0;
-    return o;
-}
-
 char *rf_tuf_target_filename(const char *path)
 {
     if (strcmp(path, ".") == 0)
@@ -99,7 +72,7 @@ char *rf_tuf_target_filename(const char *path)
         return rf_strdup("%2E%2E");
     if (path[0] == '\0')
         return rf_strdup("%00");
-    return quote(path, 0);
+    return rftuf_quote(path, 0);
 }
 
 /* dir + "/" + name, malloc'd. */
@@ -121,20 +94,6 @@ static char *url_join(const char *base, const char *rest)
     rf_buf_init(&o);
     rf_buf_append(&o, base, bl);
     rf_buf_printf(&o, "/%s", rest);
-    return rf_buf_take(&o);
-}
-
-/* The local file name (and URL name) of a role: its name percent-encoded,
- * so a delegated role called "../x" or "a/b" stays one file in the dir. */
-static char *role_file(const char *role)
-{
-    char *q = quote(role, 0);
-    if (!q)
-        return NULL;
-    rf_buf o;
-    rf_buf_init(&o);
-    rf_buf_printf(&o, "%s.json", q);
-    free(q);
     return rf_buf_take(&o);
 }
 
@@ -215,10 +174,7 @@ out:
 static rf_rc verify_by(const rftuf_meta *m, const rftuf_meta *root, const char *role,
                        rf_err *err)
 {
-    const json_t *r = json_object_get(json_object_get(root->signed_, "roles"), role);
-    return rftuf_meta_verify(m, json_object_get(root->signed_, "keys"),
-                             json_object_get(r, "keyids"),
-                             json_integer_value(json_object_get(r, "threshold")), role, err);
+    return rftuf_meta_verify_by_root(m, root->signed_, role, role, err);
 }
 
 /* Did the set of key ids of top-level role `role` change between a and b? */
@@ -703,7 +659,7 @@ static rf_rc load_targets(rf_tuf_client *c, const char *role, const json_t *keys
         return rf_err_set(err, RF_E_NOTFOUND, NULL, 0, 0,
                           "the snapshot does not list role \"%s\"", role);
     int64_t v = mf_version(mf);
-    char *fname = role_file(role);
+    char *fname = rftuf_role_file(role);
     if (!fname)
         return oom(err);
     if (!*slot)
@@ -1025,7 +981,7 @@ rf_rc rf_tuf_client_download(rf_tuf_client *c, const rf_tuf_target *t, const cha
     } else {
         rel = rf_strdup(t->path);
     }
-    qrel = rel ? quote(rel, 1) : NULL;
+    qrel = rel ? rftuf_quote(rel, 1) : NULL;
     url = qrel ? url_join(c->turl, qrel) : NULL;
     if (!url) {
         rc = oom(err);

@@ -111,7 +111,7 @@ static int jstr_is(const json_t *v, const char *lit)
            memcmp(json_string_value(v), lit, n) == 0;
 }
 
-static int hexval(unsigned char c)
+int rftuf_hexval(unsigned char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -129,8 +129,8 @@ static int hex_decode(const char *s, size_t slen, uint8_t *out, size_t cap, size
     if (slen == 0 || slen % 2 != 0 || slen / 2 > cap)
         return 0;
     for (size_t i = 0; i < slen / 2; i++) {
-        int hi = hexval((unsigned char)s[2 * i]);
-        int lo = hexval((unsigned char)s[2 * i + 1]);
+        int hi = rftuf_hexval((unsigned char)s[2 * i]);
+        int lo = rftuf_hexval((unsigned char)s[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return 0;
         out[i] = (uint8_t)(hi << 4 | lo);
@@ -145,7 +145,7 @@ static int is_hex(const char *s, size_t len, size_t n)
     if (len != n)
         return 0;
     for (size_t i = 0; i < len; i++)
-        if (hexval((unsigned char)s[i]) < 0)
+        if (rftuf_hexval((unsigned char)s[i]) < 0)
             return 0;
     return 1;
 }

@@ -466,6 +466,14 @@ rf_rc rftuf_meta_verify(const rftuf_meta *m, const json_t *keys,
     return RF_OK;
 }
 
+rf_rc rftuf_meta_verify_by_root(const rftuf_meta *m, const json_t *root_signed,
+                                const char *role, const char *what, rf_err *err)
+{
+    const json_t *r = json_object_get(json_object_get(root_signed, "roles"), role);
+    return rftuf_meta_verify(m, json_object_get(root_signed, "keys"), json_object_get(r, "keyids"),
+                             json_integer_value(json_object_get(r, "threshold")), what, err);
+}
+
 /* ---- delegated paths ---------------------------------------------------- */
 
 /* Match one '/'-free segment against a glob segment: '*' any run, '?' one

@@ -110,46 +110,9 @@ char *rfrepo_join(const char *a, const char *b, const char *c)
     return rf_buf_take(&o);
 }
 
-char *rfrepo_quote(const char *s, int keep_slash)
-{
-    static const char hexd[] = "0123456789ABCDEF";
-    size_t n = strlen(s);
-    char *o = malloc(n * 3 + 1);
-    if (!o)
-        return NULL;
-    size_t j = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        int safe = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
-                   (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '~' ||
-                   ch == '-' || (keep_slash && ch == '/');
-        if (safe) {
-            o[j++] = (char)ch;
-        } else {
-            o[j++] = '%';
-            o[j++] = hexd[ch >> 4];
-            o[j++] = hexd[ch & 15];
-        }
-    }
-    o[j] = 0;
-    return o;
-}
-
-char *rfrepo_role_file(const char *name)
-{
-    char *q = rfrepo_quote(name, 0);
-    if (!q)
-        return NULL;
-    rf_buf o;
-    rf_buf_init(&o);
-    rf_buf_printf(&o, "%s.json", q);
-    free(q);
-    return rf_buf_take(&o);
-}
-
 char *rfrepo_staged_path(const rf_tuf_repo *r, const char *name)
 {
-    char *f = rfrepo_role_file(name);
+    char *f = rftuf_role_file(name);
     char *p = f ? rfrepo_join(r->dir, "staged", f) : NULL;
     free(f);
     return p;
@@ -294,12 +257,18 @@ static rf_rc write_json(const char *path, const json_t *doc, rf_err *err)
     return rc;
 }
 
+/* write_json to path, then free path; a NULL path (the allocation that
+ * made it failed) is RF_E_NOMEM. */
+static rf_rc write_json_to(char *path, const json_t *doc, rf_err *err)
+{
+    rf_rc rc = path ? write_json(path, doc, err) : oom(err);
+    free(path);
+    return rc;
+}
+
 rf_rc rfrepo_save_cfg(rf_tuf_repo *r, rf_err *err)
 {
-    char *p = rfrepo_join(r->dir, "repo.json", NULL);
-    rf_rc rc = p ? write_json(p, r->cfg, err) : oom(err);
-    free(p);
-    return rc;
+    return write_json_to(rfrepo_join(r->dir, "repo.json", NULL), r->cfg, err);
 }
 
 static void expires_in(json_t *s, time_t now, int64_t period)
@@ -869,7 +838,6 @@ rf_rc rf_tuf_repo_init(const char *dir, const rf_tuf_repo_init_opts *o, rf_err *
     rf_rc rc = RF_OK;
     json_t *keys = json_object(), *roles = json_object();
     json_t *cfg = NULL, *root = NULL, *targets = NULL;
-    char *p = NULL;
     time_t now = o->now ? o->now : time(NULL);
     int64_t period[RF_TUF_PERIOD_COUNT];
     for (int i = 0; i < RF_TUF_PERIOD_COUNT; i++)
@@ -933,29 +901,13 @@ rf_rc rf_tuf_repo_init(const char *dir, const rf_tuf_repo_init_opts *o, rf_err *
         (rc = make_dir(dir, "staged", "root-history", err)) != RF_OK ||
         (rc = make_dir(dir, "targets", NULL, err)) != RF_OK)
         goto out;
-    p = rfrepo_join(dir, "staged/root-history", "1.root.json");
-    rc = p ? write_json(p, root, err) : oom(err);
-    free(p);
-    p = NULL;
-    if (rc != RF_OK)
-        goto out;
-    p = rfrepo_join(dir, "staged", "root.json");
-    rc = p ? write_json(p, root, err) : oom(err);
-    free(p);
-    p = NULL;
-    if (rc != RF_OK)
-        goto out;
-    p = rfrepo_join(dir, "staged", "targets.json");
-    rc = p ? write_json(p, targets, err) : oom(err);
-    free(p);
-    p = NULL;
-    if (rc != RF_OK)
+    if ((rc = write_json_to(rfrepo_join(dir, "staged/root-history", "1.root.json"), root,
+                            err)) != RF_OK ||
+        (rc = write_json_to(rfrepo_join(dir, "staged", "root.json"), root, err)) != RF_OK ||
+        (rc = write_json_to(rfrepo_join(dir, "staged", "targets.json"), targets, err)) != RF_OK)
         goto out;
     /* repo.json last: its presence marks a whole repository. */
-    p = rfrepo_join(dir, "repo.json", NULL);
-    rc = p ? write_json(p, cfg, err) : oom(err);
-    free(p);
-    p = NULL;
+    rc = write_json_to(rfrepo_join(dir, "repo.json", NULL), cfg, err);
 out:
     json_decref(keys);
     json_decref(roles);
@@ -1412,20 +1364,29 @@ static rf_rc sign_doc(const rf_tuf_repo *r, const rfrepo_role *ro, json_t *doc,
     return rc;
 }
 
+/* The role called name, which must have a document already (snapshot and
+ * timestamp are made by their own commands), and a copy of that document to
+ * change. Caller decrefs *doc. */
+static rf_rc edit_made_role(rf_tuf_repo *r, const char *name, rfrepo_role **ro, json_t **doc,
+                            rf_err *err)
+{
+    rf_rc rc = find_role(r, name, 0, ro, err);
+    if (rc != RF_OK)
+        return rc;
+    if (!(*ro)->doc)
+        return rf_err_set(err, RF_E_NOTFOUND, NULL, 0, 0,
+                          "there is no %s yet: make one with 'ringfence repo %s'", (*ro)->name,
+                          (*ro)->name);
+    return copy_doc(*ro, doc, err);
+}
+
 rf_rc rf_tuf_repo_sign(rf_tuf_repo *r, const char *role, const rf_tuf_signer *s, rf_err *err)
 {
     if (!r || !role || !s)
         return rf_err_set(err, RF_E_USAGE, NULL, 0, 0, "a role and a key are needed");
     rfrepo_role *ro = NULL;
-    rf_rc rc = find_role(r, role, 0, &ro, err);
-    if (rc != RF_OK)
-        return rc;
-    if (!ro->doc)
-        return rf_err_set(err, RF_E_NOTFOUND, NULL, 0, 0,
-                          "there is no %s yet: make one with 'ringfence repo %s'", ro->name,
-                          ro->name);
     json_t *doc = NULL;
-    rc = copy_doc(ro, &doc, err);
+    rf_rc rc = edit_made_role(r, role, &ro, &doc, err);
     if (rc == RF_OK)
         rc = sign_doc(r, ro, doc, s, err);
     if (rc != RF_OK) {
@@ -1853,15 +1814,8 @@ rf_rc rf_tuf_repo_renew(rf_tuf_repo *r, const char *role, rf_err *err)
     if (!r || !role)
         return rf_err_set(err, RF_E_USAGE, NULL, 0, 0, "a role is needed");
     rfrepo_role *ro = NULL;
-    rf_rc rc = find_role(r, role, 0, &ro, err);
-    if (rc != RF_OK)
-        return rc;
-    if (!ro->doc)
-        return rf_err_set(err, RF_E_NOTFOUND, NULL, 0, 0,
-                          "there is no %s yet: make one with 'ringfence repo %s'", ro->name,
-                          ro->name);
     json_t *doc = NULL;
-    rc = copy_doc(ro, &doc, err);
+    rf_rc rc = edit_made_role(r, role, &ro, &doc, err);
     if (rc != RF_OK)
         return rc;
     begin_change(r, ro, doc);

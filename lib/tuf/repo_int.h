@@ -46,13 +46,6 @@ time_t rfrepo_now(const rf_tuf_repo *r);
 /* a + "/" + b (+ "/" + c when c is not NULL); malloc'd, NULL on OOM. */
 char *rfrepo_join(const char *a, const char *b, const char *c);
 
-/* Percent-encode every byte outside [A-Za-z0-9._~-] (and '/' kept when
- * keep_slash). Caller frees; NULL on OOM. */
-char *rfrepo_quote(const char *s, int keep_slash);
-
-/* "NAME.json" of a role, the name percent-encoded. Caller frees. */
-char *rfrepo_role_file(const char *name);
-
 /* The "signed" object of an envelope, its version and expiry. */
 json_t *rfrepo_signed(const json_t *doc);
 int64_t rfrepo_version(const json_t *doc);

@@ -67,6 +67,24 @@ static rf_rc read_meta(const char *path, rftuf_role_type t, rf_buf *bytes, rftuf
     return rc;
 }
 
+/* read_meta for the checks: a file that cannot be read, or a path whose
+ * allocation failed (NULL), is one more problem. 1 when *m was read. */
+static int read_checked(probs *p, const char *path, rftuf_role_type t, rf_buf *bytes,
+                        rftuf_meta **m)
+{
+    if (!path) {
+        problem(p, RF_E_NOMEM, "%s", "out of memory");
+        return 0;
+    }
+    rf_err e;
+    rf_err_clear(&e);
+    if (read_meta(path, t, bytes, m, &e) != RF_OK) {
+        problem(p, e.rc, "%s", e.msg);
+        return 0;
+    }
+    return 1;
+}
+
 static size_t client_max(rftuf_role_type t)
 {
     switch (t) {
@@ -147,26 +165,17 @@ static void check_roots(rf_tuf_repo *r, probs *p)
         rf_err_clear(&e2);
         char what[48];
         snprintf(what, sizeof(what), "root version %lld", (long long)v);
-        if (!path || read_meta(path, RFTUF_ROOT, &b, &m, &e2) != RF_OK) {
-            problem(p, path ? e2.rc : RF_E_NOMEM, "%s", path ? e2.msg : "out of memory");
+        if (!read_checked(p, path, RFTUF_ROOT, &b, &m))
             goto next;
-        }
         check_common(r, &r->roles[RFREPO_ROOT], &b, m, v == cur, p);
-        const json_t *s = m->signed_;
-        const json_t *own = json_object_get(json_object_get(s, "roles"), "root");
-        if (rftuf_meta_verify(m, json_object_get(s, "keys"), json_object_get(own, "keyids"),
-                              json_integer_value(json_object_get(own, "threshold")), what,
-                              &e2) != RF_OK)
+        if (rftuf_meta_verify_by_root(m, m->signed_, "root", what, &e2) != RF_OK)
             problem(p, e2.rc,
                     "%s is not signed by a threshold of its own root keys (%s): sign it with "
                     "'ringfence repo sign %s --role root --key KEY'",
                     what, e2.msg, r->dir);
         if (v >= 2) {
-            const json_t *ps = rfrepo_signed(r->hist[v - 2]);
-            const json_t *prev = json_object_get(json_object_get(ps, "roles"), "root");
-            if (rftuf_meta_verify(m, json_object_get(ps, "keys"), json_object_get(prev, "keyids"),
-                                  json_integer_value(json_object_get(prev, "threshold")), what,
-                                  &e2) != RF_OK)
+            if (rftuf_meta_verify_by_root(m, rfrepo_signed(r->hist[v - 2]), "root", what,
+                                          &e2) != RF_OK)
                 problem(p, e2.rc,
                         "%s is not signed by a threshold of root version %lld's root keys "
                         "(%s): the holders of the previous root keys sign it with 'ringfence "
@@ -193,12 +202,9 @@ static rf_rc run_checks(rf_tuf_repo *r, json_t *list, rf_err *err)
     const rfrepo_role *sro = &r->roles[RFREPO_SNAPSHOT];
     const rfrepo_role *tro = &r->roles[RFREPO_TIMESTAMP];
     char *sp = NULL, *tp = NULL;
-    rf_err e2;
-    rf_err_clear(&e2);
     if (sro->doc) {
         sp = rfrepo_staged_path(r, "snapshot");
-        if (!sp || read_meta(sp, RFTUF_SNAPSHOT, &snapb, &snap, &e2) != RF_OK)
-            problem(&p, sp ? e2.rc : RF_E_NOMEM, "%s", sp ? e2.msg : "out of memory");
+        (void)read_checked(&p, sp, RFTUF_SNAPSHOT, &snapb, &snap);
     } else {
         problem(&p, RF_E_NOTFOUND,
                 "there is no snapshot yet: run 'ringfence repo snapshot %s --key SNAPSHOT_KEY'",
@@ -212,9 +218,7 @@ static rf_rc run_checks(rf_tuf_repo *r, json_t *list, rf_err *err)
         rf_buf b;
         rf_buf_init(&b);
         rftuf_meta *m = NULL;
-        if (!path || read_meta(path, RFTUF_TARGETS, &b, &m, &e2) != RF_OK) {
-            problem(&p, path ? e2.rc : RF_E_NOMEM, "%s", path ? e2.msg : "out of memory");
-        } else {
+        if (read_checked(&p, path, RFTUF_TARGETS, &b, &m)) {
             check_common(r, ro, &b, m, 1, &p);
             check_sigs(r, ro, m, &p);
             if (snap) {
@@ -250,9 +254,7 @@ static rf_rc run_checks(rf_tuf_repo *r, json_t *list, rf_err *err)
         rf_buf_init(&b);
         rftuf_meta *m = NULL;
         tp = rfrepo_staged_path(r, "timestamp");
-        if (!tp || read_meta(tp, RFTUF_TIMESTAMP, &b, &m, &e2) != RF_OK) {
-            problem(&p, tp ? e2.rc : RF_E_NOMEM, "%s", tp ? e2.msg : "out of memory");
-        } else {
+        if (read_checked(&p, tp, RFTUF_TIMESTAMP, &b, &m)) {
             check_common(r, tro, &b, m, 1, &p);
             check_sigs(r, tro, m, &p);
             if (snap) {
@@ -292,17 +294,6 @@ rf_rc rf_tuf_repo_check(rf_tuf_repo *r, rf_err *err)
 
 /* ---- the file fetcher ------------------------------------------------------------ */
 
-static int hexv(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 rf_rc rf_tuf_repo_fetch_file(void *ctx, const char *url, size_t max_len,
                              const rf_tuf_fetch_limits *lim, rf_buf *out, rf_err *err)
 {
@@ -320,8 +311,8 @@ rf_rc rf_tuf_repo_fetch_file(void *ctx, const char *url, size_t max_len,
     size_t j = 0;
     for (size_t i = 0; i < n; i++) {
         if (u[i] == '%') {
-            int a = i + 2 < n + 1 ? hexv(u[i + 1]) : -1;
-            int b = a >= 0 ? hexv(u[i + 2]) : -1;
+            int a = i + 2 < n + 1 ? rftuf_hexval((unsigned char)u[i + 1]) : -1;
+            int b = a >= 0 ? rftuf_hexval((unsigned char)u[i + 2]) : -1;
             if (a < 0 || b < 0 || (a == 0 && b == 0)) {
                 free(rel);
                 return rf_err_set(err, RF_E_USAGE, NULL, 0, 0, "bad escape in URL %.200s", url);
@@ -409,7 +400,7 @@ static rf_rc put_meta(const char *out, const char *src, const char *name, int64_
     rf_buf b;
     rf_buf_init(&b);
     rf_rc rc = rfrepo_read(src, RF_TUF_MAX_TARGETS_BYTES * 4u, &b, err);
-    char *file = rfrepo_role_file(name);
+    char *file = rftuf_role_file(name);
     char rel[RF_NAME_MAX * 3 + 64];
     if (rc == RF_OK && !file)
         rc = oom(err);

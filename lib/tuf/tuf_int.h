@@ -77,6 +77,9 @@ rf_rc rftuf_sign(const rf_tuf_signer *s, const uint8_t *msg, size_t len,
 rf_rc rftuf_hashes_check(const json_t *hashes, const uint8_t *buf, size_t len,
                          const char *what, rf_err *err) RF_WUR;
 
+/* The value of one hex digit (either case), or -1 when c is none. */
+int rftuf_hexval(unsigned char c);
+
 /* Lowercase hex sha256 / sha512 of buf. */
 void rftuf_sha256_hex(const uint8_t *buf, size_t len, char out[65]);
 void rftuf_sha512_hex(const uint8_t *buf, size_t len, char out[129]);
@@ -127,6 +130,14 @@ rf_rc rftuf_meta_verify(const rftuf_meta *m, const json_t *keys,
                         const json_t *keyids, int64_t threshold,
                         const char *role, rf_err *err) RF_WUR;
 
+/*
+ * rftuf_meta_verify with the keys, key ids and threshold that a root's
+ * "signed" object (root_signed) gives top-level role `role`. what names m
+ * in messages.
+ */
+rf_rc rftuf_meta_verify_by_root(const rftuf_meta *m, const json_t *root_signed,
+                                const char *role, const char *what, rf_err *err) RF_WUR;
+
 /* Parse "YYYY-MM-DDTHH:MM:SSZ" into UTC seconds. RF_E_PARSE otherwise. */
 rf_rc rftuf_time_parse(const char *s, time_t *out) RF_WUR;
 /* Format UTC seconds as "YYYY-MM-DDTHH:MM:SSZ" (buf of at least 21 bytes). */
@@ -140,5 +151,16 @@ void rftuf_time_format(time_t t, char buf[21]);
  */
 int rftuf_path_match(const char *pattern, const char *path);
 int rftuf_hash_prefix_match(const json_t *prefixes, const char *path);
+
+/* ---- file and URL names (names.c) ------------------------------------ */
+
+/* Percent-encode every byte outside [A-Za-z0-9._~-] (and '/' kept when
+ * keep_slash). Caller frees; NULL on allocation failure. */
+char *rftuf_quote(const char *s, int keep_slash);
+
+/* The local file name (and URL name) of a role: "NAME.json", the name
+ * percent-encoded, so a delegated role called "../x" or "a/b" stays one file
+ * in its directory. Caller frees; NULL on allocation failure. */
+char *rftuf_role_file(const char *role);
 
 #endif

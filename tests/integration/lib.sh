@@ -151,6 +151,23 @@ json_valid() {
   fi
 }
 
+# serve_dir DIR: serve DIR over HTTP on a free loopback port (python3's
+# http.server; $PY when set) in the background. Sets SRV (its pid, for the
+# caller's exit trap to kill), PORT and URL, and checks that it answers
+# (at most 100 tries, 0.1 s apart).
+serve_dir() {
+  local py=${PY:-/usr/bin/python3} up=0
+  PORT=$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  "$py" -m http.server --bind 127.0.0.1 "$PORT" --directory "$1" >/dev/null 2>&1 &
+  SRV=$!
+  for _ in $(seq 1 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then up=1; break; fi
+    sleep 0.1
+  done
+  check "the HTTP server is up" [ "$up" -eq 1 ]
+  URL=http://127.0.0.1:$PORT
+}
+
 # line_of FILE REGEX: the first line number of FILE matching REGEX.
 line_of() { grep -nE -- "$2" "$1" | head -n 1 | cut -d: -f1; }
 

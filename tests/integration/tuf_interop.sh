@@ -28,16 +28,7 @@ cd "$WORK" || exit 1
 
 # ---- serve $WORK/public over loopback ----------------------------------------------
 mkdir public
-PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$PY" -m http.server --bind 127.0.0.1 "$PORT" --directory "$WORK/public" >/dev/null 2>&1 &
-SRV=$!
-up=0
-for _ in $(seq 1 100); do
-  if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then up=1; break; fi
-  sleep 0.1
-done
-check "the HTTP server is up" [ "$up" -eq 1 ]
-URL=http://127.0.0.1:$PORT
+serve_dir "$WORK/public"
 
 # download CLIENT STATE SUBDIR TARGET: CLIENT (tufjs|rf) downloads TARGET from
 # $URL/SUBDIR with its trusted metadata in md-STATE, into dl-STATE.

@@ -144,16 +144,7 @@ check "custom metadata: report hash" grep -q "\"report_sha256\": \"$rsha\"" publ
 check "custom metadata: --custom field" grep -q '"ticket": "REL-42"' public/metadata/1.targets.json
 
 # ---- serve it over loopback and download with ringfence-tuf-client ------------------
-PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$PY" -m http.server --bind 127.0.0.1 "$PORT" --directory "$WORK/public" >/dev/null 2>&1 &
-SRV=$!
-up=0
-for _ in $(seq 1 100); do
-  if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then up=1; break; fi
-  sleep 0.1
-done
-check "the HTTP server is up" [ "$up" -eq 1 ]
-URL=http://127.0.0.1:$PORT
+serve_dir "$WORK/public"
 get() { # get NAME TARGET: download TARGET with client state NAME
   mkdir -p "dl-$1"
   expect_exit 0 "$CLIENT" --metadata-dir "md-$1" --metadata-url "$URL/metadata" \

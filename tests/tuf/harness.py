@@ -265,6 +265,33 @@ class TufTestCase(unittest.TestCase):
         """{role: current version} of the four top-level roles."""
         return {r: self.repo.version[r] for r in ("root", "timestamp", "snapshot", "targets")}
 
+    def current(self):
+        """all_roles_trusted plus the repository's version of the delegated
+        role "d" that most attack tests set up."""
+        return dict(self.all_roles_trusted(), d=self.repo.version["d"])
+
+    def refused_twice(self, expected, download=None):
+        """Two separate client runs (a refresh, or a download of download)
+        both refuse, and each leaves the trusted versions at expected."""
+        for _ in range(2):
+            if download:
+                self.download(download, expect=1)
+            else:
+                self.refresh(expect=1)
+            self.assert_trusted(expected)
+
+    def setup_delegated_first(self):
+        """setup_trusted, then role "d" delegated d/* with target d/first,
+        downloaded; the server log is cleared. Returns the repo."""
+        repo = self.setup_trusted()
+        repo.delegate("targets", "d", paths=["d/*"])
+        repo.add_target("d/first", b"first", role="d")
+        repo.commit("targets")
+        self.download("d/first")
+        self.installed = ["d/first"]
+        self.server.clear_log()
+        return repo
+
     def setup_trusted(self, **repo_kw):
         """A repo, init and a first refresh: the client trusts v1 of all."""
         repo = self.make_repo(**repo_kw)

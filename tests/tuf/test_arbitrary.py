@@ -27,9 +27,6 @@ class TestArbitraryInstallation(TufTestCase):
         self.server.clear_log()
         self.installed = ["first", "d/first"]
 
-    def current(self):
-        return dict(self.all_roles_trusted(), d=self.repo.version["d"])
-
     def expected_after_failure(self, role, before):
         """Trusted versions after the bad file of role was refused: the
         roles verified before it are updated, it and the later are not."""

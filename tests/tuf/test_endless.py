@@ -17,13 +17,7 @@ MAX_SENT = 64 * 1024 * 1024
 class TestEndlessData(TufTestCase):
     def setUp(self):
         super().setUp()
-        repo = self.setup_trusted()
-        repo.delegate("targets", "d", paths=["d/*"])
-        repo.add_target("d/first", b"first", role="d")
-        repo.commit("targets")
-        self.download("d/first")
-        self.installed = ["d/first"]
-        self.server.clear_log()
+        self.setup_delegated_first()
 
     def endless_sent(self, path):
         """Bytes of the endless body sent, once its handler has ended (the
@@ -34,9 +28,6 @@ class TestEndlessData(TufTestCase):
                     return self.server.endless_sent.pop(path)
             time.sleep(0.05)
         self.fail("the server still streams %s after the client exited" % path)
-
-    def current(self):
-        return dict(self.all_roles_trusted(), d=self.repo.version["d"])
 
     def attack(self, role, fault_fn=None, **fault):
         before = self.current()

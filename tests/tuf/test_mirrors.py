@@ -32,15 +32,7 @@ def breakages(good):
 class TestBrokenMirrors(TufTestCase):
     def setUp(self):
         super().setUp()
-        repo = self.setup_trusted()
-        repo.delegate("targets", "d", paths=["d/*"])
-        repo.add_target("d/first", b"first", role="d")
-        repo.commit("targets")
-        self.download("d/first")
-        self.installed = ["d/first"]
-
-    def current(self):
-        return dict(self.all_roles_trusted(), d=self.repo.version["d"])
+        self.setup_delegated_first()
 
     def check_role(self, role):
         before = self.current()

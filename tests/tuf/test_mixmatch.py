@@ -22,17 +22,9 @@ class TestMixAndMatch(TufTestCase):
         repo.commit("targets", "d")  # targets 3, d 2, snapshot 3, timestamp 3
         return repo
 
-    def current(self):
-        return dict(self.all_roles_trusted(), d=self.repo.version["d"])
-
     def fails_then_recovers(self, path, body, expected, download=None):
         self.fault(path, body=body)
-        for _ in range(2):
-            if download:
-                self.download(download, expect=1)
-            else:
-                self.refresh(expect=1)
-            self.assert_trusted(expected)
+        self.refused_twice(expected, download)
         self.server.clear_faults()
         if download:
             self.download(download)

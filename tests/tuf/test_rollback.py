@@ -24,18 +24,6 @@ class TestRollback(TufTestCase):
         self.assert_trusted(self.trusted)
         self.server.clear_log()
 
-    def current(self):
-        return dict(self.all_roles_trusted(), d=self.repo.version["d"])
-
-    def refused_twice(self, expected, download=None):
-        """Two separate client runs refuse; trusted state is expected."""
-        for _ in range(2):
-            if download:
-                self.download(download, expect=1)
-            else:
-                self.refresh(expect=1)
-            self.assert_trusted(expected)
-
     def test_timestamp_rollback(self):
         self.fault("metadata/timestamp.json", body=self.repo.history["timestamp"][2])
         self.refused_twice(self.trusted)

@@ -32,9 +32,6 @@ class TestThreshold(TufTestCase):
         self.download("d/first")
         self.assert_trusted(self.current())
 
-    def current(self):
-        return dict(self.all_roles_trusted(), d=self.repo.version["d"])
-
     def keys_of(self, role):
         return self.dkeys if role == "d" else self.repo.keys[role]
 

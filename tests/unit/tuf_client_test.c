@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "ringfence/tuf.h"
+#include "support/rm_tree.h"
 #include "tuf/tuf_int.h"
 
 #define NOW ((time_t)1800000000) /* 2027-01-15 */
@@ -303,13 +304,6 @@ static int setup(void **state)
     return 0;
 }
 
-static void rm_tree(const char *d)
-{
-    char cmd[256];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d);
-    assert_int_equal(system(cmd), 0);
-}
-
 static int teardown(void **state)
 {
     fixture *fx = *state;
@@ -320,8 +314,8 @@ static int teardown(void **state)
     json_decref(fx->dtargets);
     json_decref(fx->delegs);
     repo_free(&fx->r);
-    rm_tree(fx->mdir);
-    rm_tree(fx->tdir);
+    assert_int_equal(rm_tree(fx->mdir), 0);
+    assert_int_equal(rm_tree(fx->tdir), 0);
     free(fx);
     return 0;
 }

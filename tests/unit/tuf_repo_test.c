@@ -8,7 +8,6 @@
  * with rf_tuf_repo_fetch_file over the published directory.
  */
 #include <fcntl.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,6 +23,7 @@
 
 #include "ringfence/tuf.h"
 #include "ringfence/tuf_repo.h"
+#include "support/rm_tree.h"
 
 #define NOW ((time_t)1800000000) /* 2027-01-15 */
 #define DAY 86400
@@ -120,14 +120,6 @@ static int setup(void **state)
     return 0;
 }
 
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
 static int teardown(void **state)
 {
     fx *f = *state;
@@ -139,7 +131,7 @@ static int teardown(void **state)
     free_key(&f->ts);
     free_key(&f->extra[0]);
     free_key(&f->extra[1]);
-    nftw(f->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    rm_tree(f->dir);
     free(f);
     return 0;
 }
