@@ -79,7 +79,7 @@ static const char usage[] =
     "                    unrelated crashes are RATE/20 unless --noise-crash\n"
     "  --noise-crash R   unrelated crashes per host per day (default 0.001)\n"
     "  --latent-delay D  latent-crash: time from taking it to the crash (60m)\n"
-    "  --step D          time between engine steps, 1s .. 300s (default 15s)\n"
+    "  --step D          time between engine steps, 10s .. 30s (default 15s)\n"
     "  --sample P        share of hosts reporting CPU and detections at every\n"
     "                    check-in (default: about 100,000 hosts)\n"
     "  --confirm-checkin D  agents check in D after taking the release, when the\n"
@@ -512,8 +512,8 @@ int cmd_sim(int argc, char **argv, const char *workspace)
                                        optarg);
             break;
         case O_STEP:
-            if (!parse_duration(optarg, 1, 300, &o.step_s))
-                return cli_usage_error("sim", "--step: '%s' is not a duration of 1s..300s",
+            if (!parse_duration(optarg, 10, 30, &o.step_s))
+                return cli_usage_error("sim", "--step: '%s' is not a duration of 10s..30s",
                                        optarg);
             break;
         case O_SAMPLE:

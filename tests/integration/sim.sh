@@ -140,7 +140,8 @@ expect_exit 2 "$RF" sim --duration 0 --hosts 100
 expect_exit 2 "$RF" sim --duration 1h30 --hosts 100
 expect_exit 2 "$RF" sim --duration 32d --hosts 100
 expect_exit 2 "$RF" sim --duration 5x --hosts 100
-expect_exit 2 "$RF" sim --step 301 --hosts 100
+expect_exit 2 "$RF" sim --step 31 --hosts 100
+expect_exit 2 "$RF" sim --step 5s --hosts 100
 expect_exit 2 "$RF" sim --noise -1 --hosts 100
 expect_exit 2 "$RF" sim --noise 0.02/week --hosts 100
 expect_exit 2 "$RF" sim --sample 0 --hosts 100
