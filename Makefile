@@ -1,7 +1,9 @@
 # ringfence — the two commands of the README, and a few more for developers.
 #
 #   make demo    install what is missing, build, replay the 19 July content
-#                failure through every layer of ringfence
+#                failure through every layer of ringfence, then simulate it
+#                at full scale (8.5 million hosts) shipped as it was and
+#                with ringfence, side by side
 #   make test    install what is missing, build, run the whole suite: unit
 #                tests, CLI integration tests, fuzz-corpus replay — then all of
 #                it again built with AddressSanitizer + UBSan
@@ -47,6 +49,7 @@ test: test-release test-asan
 
 demo: build
 	@examples/channel-291/demo.sh $(BUILD)/bin/ringfence
+	@examples/july19-sim/compare.sh $(BUILD)/bin/ringfence
 
 fuzz:
 	@scripts/install-deps.sh --fuzz

@@ -84,7 +84,7 @@ static const char usage[] =
     "                    check-in (default: about 100,000 hosts)\n"
     "  --confirm-checkin D  agents check in D after taking the release, when the\n"
     "                    boot guard confirms it, not only at the next periodic\n"
-    "                    check-in (default 0: periodic only)\n"
+    "                    check-in (default 60s; 0: periodic only)\n"
     "  --emergency       an emergency release: the plan's emergency bakes\n"
     "  --no-gates        ringfence without its gates (waves and bakes only)\n"
     "  --no-boot-guard   ringfence without the agent's boot guard\n"

@@ -216,16 +216,16 @@ typedef enum rf_report_kind {
     RF_REPORT_DETECTIONS = 7,/* value: detections since last report */
 } rf_report_kind;
 
-typedef struct rf_report {
+typedef struct rf_health_report {
     int64_t t;
     uint32_t host;
     rf_report_kind kind;
     int treated; /* the host runs the release */
     double value;
-} rf_report;
+} rf_health_report;
 
 /* Feed one report. Reports must come in non-decreasing time order. */
-void rf_rollout_observe(rf_rollout *ro, const rf_report *r);
+void rf_rollout_observe(rf_rollout *ro, const rf_health_report *r);
 
 typedef enum rf_decide {
     RF_DECIDE_HOLD = 0,

@@ -83,7 +83,8 @@ typedef struct rf_sim_opts {
 /* The defaults: ringfence strategy, good scenario, gates and boot guard on,
  * seed 1, 24 h, step 15 s, latent delay 60 min, noise 0.02/day silence and
  * 0.001/day crash, automatic sampling, jitter 5 s, boot 120 s, 3 tries,
- * no confirmation check-in. */
+ * a confirmation check-in 60 s after taking the release (the boot guard
+ * confirms the trial and the agent reports it). */
 void rf_sim_opts_default(rf_sim_opts *o);
 
 /* Outcome for one class of hosts (customer or vendor-internal); every count

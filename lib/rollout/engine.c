@@ -193,9 +193,18 @@ rf_rc rf_rollout_new(const rf_plan *plan, const rf_fleet *fleet, const rf_releas
             ro->wave_prompt[w]++;
     }
     rf_cusum_rate_init(&ro->silence, plan->gates.silence_ratio, plan->gates.alpha);
-    rf_cusum_rate_init(&ro->detect, plan->gates.detect_ratio, plan->gates.alpha);
     rf_cusum_bern_init(&ro->fail, plan->gates.fail_p0, plan->gates.fail_p1, plan->gates.alpha);
-    rf_cusum_mean_init(&ro->cpu, plan->gates.cpu_shift, plan->gates.alpha,
+    /* CPU reports and detections come from every host, many times over a
+     * rollout: each observation can start an excursion of the CUSUM, so
+     * their threshold is sized to the number of observations a rollout can
+     * bring (about one per host per check-in over a day), not to one
+     * excursion. A real fault moves these statistics by far more than the
+     * extra margin (CPU x10 adds ~85 per report, a detection storm ~1.6 per
+     * detection). Silence and reverts are rare events and keep ln(1/alpha). */
+    double nobs = (double)(fleet->nhosts ? fleet->nhosts : 1) * 288.0;
+    double alpha_many = plan->gates.alpha / nobs;
+    rf_cusum_rate_init(&ro->detect, plan->gates.detect_ratio, alpha_many);
+    rf_cusum_mean_init(&ro->cpu, plan->gates.cpu_shift, alpha_many,
                        plan->gates.cpu_min_control, 0.05);
     ro->wave = 0;
     ro->opened[0] = t0;
@@ -246,11 +255,17 @@ static void dec(uint64_t *n)
         (*n)--;
 }
 
-void rf_rollout_observe(rf_rollout *ro, const rf_report *r)
+void rf_rollout_observe(rf_rollout *ro, const rf_health_report *r)
 {
     advance(ro, r->t);
     uint32_t w = 0;
-    int in_wave = rf_rollout_host_wave(ro, r->host, &w) == RF_EXCL_NONE;
+    int in_wave = 0;
+    if (r->kind == RF_REPORT_TOOK || (r->kind == RF_REPORT_CHECKIN && r->treated))
+        in_wave = rf_rollout_host_wave(ro, r->host, &w) == RF_EXCL_NONE;
+    /* The rate tests condition each event on the hosts at risk in each group
+     * at that moment: under "no harm" an event falls on a treated host with
+     * probability n_treated / (n_treated + n_control). */
+    double at_t = (double)ro->n_treated_alive, at_c = (double)ro->n_control_alive;
     switch (r->kind) {
     case RF_REPORT_TOOK:
         ro->treated_hosts++;
@@ -266,7 +281,7 @@ void rf_rollout_observe(rf_rollout *ro, const rf_report *r)
             ro->wave_reports[w]++;
         break;
     case RF_REPORT_SILENT:
-        rf_cusum_rate_add(&ro->silence, r->treated, ro->exp_t, ro->exp_c);
+        rf_cusum_rate_add(&ro->silence, r->treated, at_t, at_c);
         dec(r->treated ? &ro->n_treated_alive : &ro->n_control_alive);
         break;
     case RF_REPORT_BACK:
@@ -295,7 +310,7 @@ void rf_rollout_observe(rf_rollout *ro, const rf_report *r)
         if (n > 10000)
             n = 10000; /* one report cannot outweigh the rest of the fleet */
         for (uint32_t i = 0; i < (uint32_t)n; i++)
-            rf_cusum_rate_add(&ro->detect, r->treated, ro->exp_t, ro->exp_c);
+            rf_cusum_rate_add(&ro->detect, r->treated, at_t, at_c);
         break;
     }
     }

@@ -1,5 +1,5 @@
 /*
- * sim.c — the discrete-event fleet simulator (sim.h, docs/gates-sim.md).
+ * sim.c — the discrete-event fleet simulator (sim.h, docs/gates.md).
  *
  * Hosts are compact arrays (16 bits of state, a wave index, the second they
  * went down). Time advances through the calendar queue one simulated second
@@ -193,7 +193,7 @@ static inline void push(sim *s, int64_t t, uint32_t h, uint32_t kind, uint32_t d
 static inline void observe(sim *s, int64_t t, uint32_t h, rf_report_kind kind, int treated,
                            double value)
 {
-    rf_report r = {.t = t, .host = h, .kind = kind, .treated = treated, .value = value};
+    rf_health_report r = {.t = t, .host = h, .kind = kind, .treated = treated, .value = value};
     rf_rollout_observe(s->ro, &r);
     s->res->reports++;
 }
@@ -638,6 +638,7 @@ void rf_sim_opts_default(rf_sim_opts *o)
     o->jitter_s = 5;
     o->boot_s = 120;
     o->boot_guard_tries = 3;
+    o->confirm_s = 60;
 }
 
 static rf_rc check_opts(const rf_sim_opts *o, const rf_plan *plan, rf_err *err)
@@ -655,6 +656,9 @@ static rf_rc check_opts(const rf_sim_opts *o, const rf_plan *plan, rf_err *err)
                           "noise rates must be 0 .. 100 per host per day");
     if (!(o->sample >= 0.0 && o->sample <= 1.0))
         return rf_err_set(err, RF_E_USAGE, NULL, 0, 0, "sample must be in 0 .. 1");
+    if (plan->checkin_interval_s < 10 || plan->checkin_interval_s > 86400)
+        return rf_err_set(err, RF_E_SCHEMA, NULL, 0, 0,
+                          "plan check-in interval must be 10 s .. 1 day");
     if (o->confirm_s > plan->checkin_interval_s)
         return rf_err_set(err, RF_E_USAGE, NULL, 0, 0,
                           "the confirmation check-in must come within one check-in interval "
@@ -664,9 +668,6 @@ static rf_rc check_opts(const rf_sim_opts *o, const rf_plan *plan, rf_err *err)
         return rf_err_set(err, RF_E_USAGE, NULL, 0, 0,
                           "latent delay, boot time (1 .. 3600 s) or boot guard tries "
                           "(1 .. 100) out of range");
-    if (plan->checkin_interval_s < 10 || plan->checkin_interval_s > 86400)
-        return rf_err_set(err, RF_E_SCHEMA, NULL, 0, 0,
-                          "plan check-in interval must be 10 s .. 1 day");
     if (o->jitter_s > plan->checkin_interval_s / 4)
         return rf_err_set(err, RF_E_USAGE, NULL, 0, 0,
                           "jitter must be at most a quarter of the check-in interval (%u s)",

@@ -164,7 +164,7 @@ static int64_t run_healthy(fx *x, rf_rollout *ro, int64_t t, int64_t until)
             if (took[h] || rf_rollout_assignment(ro, h, t, 0) != RF_ASSIGN_RELEASE)
                 continue;
             took[h] = 1;
-            rf_report r = {t, h, RF_REPORT_TOOK, 1, 0};
+            rf_health_report r = {t, h, RF_REPORT_TOOK, 1, 0};
             rf_rollout_observe(ro, &r);
             r.kind = RF_REPORT_CHECKIN;
             rf_rollout_observe(ro, &r);
@@ -275,7 +275,7 @@ static void test_hold_until_reports(void **state)
     /* Reports arrive: promote. */
     for (uint32_t h = 0; h < x->f.nhosts; h++) {
         if (rf_rollout_assignment(ro, h, 1700, 0) == RF_ASSIGN_RELEASE) {
-            rf_report r = {1700, h, RF_REPORT_TOOK, 1, 0};
+            rf_health_report r = {1700, h, RF_REPORT_TOOK, 1, 0};
             rf_rollout_observe(ro, &r);
             r.kind = RF_REPORT_CHECKIN;
             rf_rollout_observe(ro, &r);
@@ -297,21 +297,21 @@ static void test_halt_rollback_and_evidence(void **state)
     uint32_t n = 0;
     for (uint32_t h = 0; h < x->f.nhosts && n < 64; h++) {
         if (rf_rollout_assignment(ro, h, 1100, 0) == RF_ASSIGN_RELEASE) {
-            rf_report r = {1100, h, RF_REPORT_TOOK, 1, 0};
+            rf_health_report r = {1100, h, RF_REPORT_TOOK, 1, 0};
             rf_rollout_observe(ro, &r);
             took[n++] = h;
         }
     }
     assert_true(n >= 8);
     /* Background: control hosts go silent now and then. */
-    rf_report bg = {1200, 1, RF_REPORT_SILENT, 0, 0};
+    rf_health_report bg = {1200, 1, RF_REPORT_SILENT, 0, 0};
     rf_rollout_observe(ro, &bg);
     rf_decision d;
     assert_int_equal(rf_rollout_step(ro, 1200, &d), RF_DECIDE_HOLD);
     /* Crash at load: the hosts that took it fall silent one after another. */
     int halted_after = 0;
     for (uint32_t i = 0; i < n; i++) {
-        rf_report r = {1500 + (int64_t)i, took[i], RF_REPORT_SILENT, 1, 0};
+        rf_health_report r = {1500 + (int64_t)i, took[i], RF_REPORT_SILENT, 1, 0};
         rf_rollout_observe(ro, &r);
         if (rf_rollout_step(ro, 1500 + (int64_t)i, &d) == RF_DECIDE_HALT) {
             halted_after = (int)i + 1;
@@ -347,7 +347,7 @@ static void test_other_gates(void **state)
         rf_decision d;
         uint32_t h = 0;
         for (int i = 0; i < 200; i++) { /* control baseline */
-            rf_report r = {1100, (uint32_t)i, RF_REPORT_CPU, 0, 1000.0 + (i % 7)};
+            rf_health_report r = {1100, (uint32_t)i, RF_REPORT_CPU, 0, 1000.0 + (i % 7)};
             rf_rollout_observe(ro, &r);
             r.kind = RF_REPORT_DETECTIONS;
             r.value = 1;
@@ -355,7 +355,7 @@ static void test_other_gates(void **state)
         }
         for (h = 0; h < x->f.nhosts; h++)
             if (rf_rollout_assignment(ro, h, 1200, 0) == RF_ASSIGN_RELEASE) {
-                rf_report r = {1200, h, RF_REPORT_TOOK, 1, 0};
+                rf_health_report r = {1200, h, RF_REPORT_TOOK, 1, 0};
                 rf_rollout_observe(ro, &r);
                 if (which == 0)
                     r.kind = RF_REPORT_REVERT;
@@ -408,7 +408,7 @@ static void test_properties_random_fleets(void **state)
         for (int step = 0; step < 60; step++, t += 120) {
             if (step == halt_at) {
                 for (int i = 0; i < 20; i++) {
-                    rf_report r = {t, 0, RF_REPORT_REVERT, 1, 0};
+                    rf_health_report r = {t, 0, RF_REPORT_REVERT, 1, 0};
                     rf_rollout_observe(ro, &r);
                 }
             }

@@ -2,7 +2,7 @@
  * sim_test.c — the fleet simulator (lib/sim): the calendar queue on its
  * own, then whole runs over a generated fleet of 20,000 customer hosts for
  * a few simulated hours, one per scenario and strategy, each asserting the
- * outcome the model must give (docs/gates-sim.md): push-all crashes every
+ * outcome the model must give (docs/gates.md): push-all crashes every
  * affected host and leaves them to a person; ringfence halts a crash-type
  * release in the internal ring with nobody needing a person; good content
  * completes without a halt; the CPU and detection gates catch their faults;
@@ -295,7 +295,7 @@ static void emergency_confirm(rf_sim_opts *o)
 /* An emergency release bakes shorter, never skips a wave. Each wave still
  * waits for reports from hosts that checked in after taking it, one
  * check-in interval (5 min) after it opens, so eight waves take about 45
- * minutes (docs/gates-sim.md, "Measured"). */
+ * minutes (docs/gates.md, "Measured"). */
 static void test_good_emergency(void **state)
 {
     (void)state;
