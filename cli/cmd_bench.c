@@ -784,8 +784,8 @@ static int bench_interp(const interp_opts *o)
     }
     timer_overhead(&r.timer_p50, &r.timer_p99);
 
-    synth_rng erng;
-    synth_rng_seed(&erng, o->seed ^ 0x5eed5eed5eedull);
+    rf_rng erng;
+    rf_rng_seed(&erng, o->seed ^ 0x5eed5eed5eedull);
     uint64_t eval_ns = 0, eval_cpu = 0, naive_ns = 0, lat_sum = 0;
     r.first_mismatch_event = UINT32_MAX;
     for (uint64_t done = 0; done < o->events;) {
@@ -847,7 +847,7 @@ static int bench_interp(const interp_opts *o)
      * would evict the interpreter's state from the caches and inflate its
      * latencies. The same seed regenerates the same first events.
      */
-    synth_rng_seed(&erng, o->seed ^ 0x5eed5eed5eedull);
+    rf_rng_seed(&erng, o->seed ^ 0x5eed5eed5eedull);
     for (uint64_t nd = 0; nd < r.naive_n;) {
         uint32_t nb = (uint32_t)(o->events - nd < BENCH_BATCH ? o->events - nd : BENCH_BATCH);
         progress("naive loop", nd, r.naive_n);
@@ -1028,8 +1028,8 @@ static int write_workspace(const char *dir, const validate_opts *o, size_t *chan
     b.len = 0;
 
     /* One event in ten comes from the 21-input sensor. */
-    synth_rng erng;
-    synth_rng_seed(&erng, o->seed ^ 0xc0de5eedull);
+    rf_rng erng;
+    rf_rng_seed(&erng, o->seed ^ 0xc0de5eedull);
     enum { CORPUS_BATCH = 1000 };
     for (uint64_t done = 0, batch = 0; done < o->events; batch++) {
         uint32_t n = (uint32_t)(o->events - done < CORPUS_BATCH ? o->events - done : CORPUS_BATCH);

@@ -23,53 +23,13 @@
 
 /* ---- random numbers ---------------------------------------------------- */
 
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-void synth_rng_seed(synth_rng *r, uint64_t seed)
-{
-    uint64_t x = seed;
-    for (int i = 0; i < 4; i++)
-        r->s[i] = splitmix64(&x);
-}
-
-static uint64_t rotl(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
-}
-
-uint64_t synth_rng_next(synth_rng *r)
-{
-    uint64_t *s = r->s;
-    uint64_t result = rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return result;
-}
-
-uint32_t synth_rng_below(synth_rng *r, uint32_t n)
-{
-    /* Multiply-shift: bias below 2^-32, irrelevant for synthetic data. */
-    return (uint32_t)(((synth_rng_next(r) >> 32) * (uint64_t)n) >> 32);
-}
-
 /* Percent chance. */
-static int chance(synth_rng *r, uint32_t pct)
+static int chance(rf_rng *r, uint32_t pct)
 {
-    return synth_rng_below(r, 100) < pct;
+    return rf_rng_below(r, 100) < pct;
 }
 
-#define PICK(r, arr) ((arr)[synth_rng_below((r), (uint32_t)(sizeof(arr) / sizeof((arr)[0])))])
+#define PICK(r, arr) ((arr)[rf_rng_below((r), (uint32_t)(sizeof(arr) / sizeof((arr)[0])))])
 #define COUNT(arr) ((uint32_t)(sizeof(arr) / sizeof((arr)[0])))
 
 /* ---- the template type ------------------------------------------------- */
@@ -213,7 +173,7 @@ static void put_s(rf_buf *b, const char *s)
     rf_buf_append(b, s, strlen(s));
 }
 
-static void put_hex(rf_buf *b, synth_rng *r, uint32_t n, int upper)
+static void put_hex(rf_buf *b, rf_rng *r, uint32_t n, int upper)
 {
     static const char lo[] = "0123456789abcdef";
     static const char up[] = "0123456789ABCDEF";
@@ -221,7 +181,7 @@ static void put_hex(rf_buf *b, synth_rng *r, uint32_t n, int upper)
     while (n > 0) {
         uint32_t k = n < sizeof(tmp) ? n : (uint32_t)sizeof(tmp);
         for (uint32_t i = 0; i < k; i++)
-            tmp[i] = (upper ? up : lo)[synth_rng_below(r, 16)];
+            tmp[i] = (upper ? up : lo)[rf_rng_below(r, 16)];
         rf_buf_append(b, tmp, k);
         n -= k;
     }
@@ -231,11 +191,11 @@ static void init_hash_pool(void)
 {
     if (hash_pool_ready)
         return;
-    synth_rng r;
-    synth_rng_seed(&r, 0xbadbadull);
+    rf_rng r;
+    rf_rng_seed(&r, 0xbadbadull);
     for (int i = 0; i < HASH_POOL; i++) {
         for (int j = 0; j < 64; j++)
-            hash_pool[i][j] = "0123456789abcdef"[synth_rng_below(&r, 16)];
+            hash_pool[i][j] = "0123456789abcdef"[rf_rng_below(&r, 16)];
         hash_pool[i][64] = '\0';
     }
     hash_pool_ready = 1;
@@ -259,24 +219,24 @@ static void put_token(rf_buf *b, uint32_t k)
     rf_buf_append(b, t, 6);
 }
 
-static void put_path(rf_buf *b, synth_rng *r)
+static void put_path(rf_buf *b, rf_rng *r)
 {
     rf_buf_printf(b, "%s\\%s", PICK(r, DIRS), PICK(r, EXES));
 }
 
 /* A realistic value of string field f that matches no distinctive criterion. */
-static void background_str(rf_buf *b, synth_rng *r, uint32_t f)
+static void background_str(rf_buf *b, rf_rng *r, uint32_t f)
 {
     switch (f) {
     case F_PIPE_NAME:
         put_s(b, "\\\\.\\pipe\\");
-        switch (synth_rng_below(r, 6)) {
+        switch (rf_rng_below(r, 6)) {
         case 0:
             put_s(b, PICK(r, PIPE_WORDS));
             break;
         case 1:
-            rf_buf_printf(b, "mojo.%u.%u.", 4 * synth_rng_below(r, 16000),
-                          synth_rng_below(r, 64));
+            rf_buf_printf(b, "mojo.%u.%u.", 4 * rf_rng_below(r, 16000),
+                          rf_rng_below(r, 64));
             put_hex(b, r, 16, 0);
             break;
         case 2:
@@ -285,7 +245,7 @@ static void background_str(rf_buf *b, synth_rng *r, uint32_t f)
             break;
         case 3:
             rf_buf_printf(b, "PSHost.%u.%u.DefaultAppDomain.powershell",
-                          synth_rng_below(r, 1000000000), 4 * synth_rng_below(r, 16000));
+                          rf_rng_below(r, 1000000000), 4 * rf_rng_below(r, 16000));
             break;
         case 4:
             put_s(b, "msagent_");
@@ -311,17 +271,17 @@ static void background_str(rf_buf *b, synth_rng *r, uint32_t f)
         if (chance(r, 50))
             put_s(b, PICK(r, WELL_KNOWN_SIDS));
         else
-            rf_buf_printf(b, "S-1-5-21-%u-%u-%u-%u", synth_rng_below(r, 2000000000),
-                          synth_rng_below(r, 2000000000), synth_rng_below(r, 2000000000),
-                          1000 + synth_rng_below(r, 5000));
+            rf_buf_printf(b, "S-1-5-21-%u-%u-%u-%u", rf_rng_below(r, 2000000000),
+                          rf_rng_below(r, 2000000000), rf_rng_below(r, 2000000000),
+                          1000 + rf_rng_below(r, 5000));
         return;
     case F_USER_NAME:
         put_s(b, PICK(r, USERS));
         return;
     case F_HOST_NAME:
-        switch (synth_rng_below(r, 3)) {
+        switch (rf_rng_below(r, 3)) {
         case 0:
-            rf_buf_printf(b, "WS-%05u", synth_rng_below(r, 100000));
+            rf_buf_printf(b, "WS-%05u", rf_rng_below(r, 100000));
             break;
         case 1:
             rf_buf_printf(b, "SRV-%s", PICK(r, PIPE_WORDS));
@@ -334,7 +294,7 @@ static void background_str(rf_buf *b, synth_rng *r, uint32_t f)
         return;
     case F_FILE_HASH:
         if (chance(r, 5))
-            put_s(b, hash_pool[synth_rng_below(r, HASH_POOL)]);
+            put_s(b, hash_pool[rf_rng_below(r, HASH_POOL)]);
         else
             put_hex(b, r, 64, 0);
         return;
@@ -342,8 +302,8 @@ static void background_str(rf_buf *b, synth_rng *r, uint32_t f)
         put_s(b, PICK(r, SIGNERS));
         return;
     case F_REMOTE_HOST:
-        rf_buf_printf(b, "10.%u.%u.%u", synth_rng_below(r, 256), synth_rng_below(r, 256),
-                      1 + synth_rng_below(r, 254));
+        rf_buf_printf(b, "10.%u.%u.%u", rf_rng_below(r, 256), rf_rng_below(r, 256),
+                      1 + rf_rng_below(r, 254));
         return;
     default:
         put_hex(b, r, 8, 0);
@@ -351,40 +311,40 @@ static void background_str(rf_buf *b, synth_rng *r, uint32_t f)
     }
 }
 
-static int64_t background_int(synth_rng *r, uint32_t f)
+static int64_t background_int(rf_rng *r, uint32_t f)
 {
     switch (f) {
     case F_PARENT_PID:
     case F_PROCESS_ID:
     case F_CLIENT_PID:
-        return 4 + 4 * (int64_t)synth_rng_below(r, 16383);
+        return 4 + 4 * (int64_t)rf_rng_below(r, 16383);
     case F_SESSION_ID:
-        return chance(r, 50) ? 0 : 1 + synth_rng_below(r, 3);
+        return chance(r, 50) ? 0 : 1 + rf_rng_below(r, 3);
     case F_ACCESS_MASK:
         return PICK(r, ACCESS_MASKS);
     case F_INTEGRITY_LEVEL:
         return PICK(r, INTEGRITY);
     case F_OPEN_MODE:
-        return 1 + synth_rng_below(r, 3);
+        return 1 + rf_rng_below(r, 3);
     case F_PIPE_MODE:
         return PICK(r, PIPE_MODES);
     case F_MAX_INSTANCES:
-        return chance(r, 60) ? 255 : 1 + synth_rng_below(r, 255);
+        return chance(r, 60) ? 255 : 1 + rf_rng_below(r, 255);
     case F_TOKEN_ELEVATION:
-        return 1 + synth_rng_below(r, 3);
+        return 1 + rf_rng_below(r, 3);
     default:
-        return synth_rng_below(r, 1000);
+        return rf_rng_below(r, 1000);
     }
 }
 
 /* ---- witnesses: a value that satisfies a criterion --------------------- */
 
-static void put_filler(rf_buf *b, synth_rng *r, uint32_t max)
+static void put_filler(rf_buf *b, rf_rng *r, uint32_t max)
 {
-    put_hex(b, r, synth_rng_below(r, max + 1), 0);
+    put_hex(b, r, rf_rng_below(r, max + 1), 0);
 }
 
-static void put_head(rf_buf *b, synth_rng *r, uint32_t f)
+static void put_head(rf_buf *b, rf_rng *r, uint32_t f)
 {
     if (f == F_PIPE_NAME) {
         put_s(b, "\\\\.\\pipe\\");
@@ -401,7 +361,7 @@ static void put_head(rf_buf *b, synth_rng *r, uint32_t f)
 }
 
 /* Flip the case of some ASCII letters of b->data[from..]: nocase witnesses. */
-static void scramble_case(rf_buf *b, size_t from, synth_rng *r)
+static void scramble_case(rf_buf *b, size_t from, rf_rng *r)
 {
     if (b->oom)
         return;
@@ -428,7 +388,7 @@ static const rf_value *match_test_value(const rf_instance *inst, uint16_t f)
  * Append to b a string satisfying string criterion c of inst (for a regex,
  * the value recorded in inst's match test).
  */
-static void witness_str(rf_buf *b, synth_rng *r, const rf_instance *inst, const rf_crit *c)
+static void witness_str(rf_buf *b, rf_rng *r, const rf_instance *inst, const rf_crit *c)
 {
     size_t start = b->len;
     const rf_value *v = c->nvals ? &c->vals[0] : NULL;
@@ -439,7 +399,7 @@ static void witness_str(rf_buf *b, synth_rng *r, const rf_instance *inst, const 
         rf_buf_append(b, v->s, v->len);
         break;
     case RF_CRIT_ONE_OF:
-        v = &c->vals[synth_rng_below(r, c->nvals)];
+        v = &c->vals[rf_rng_below(r, c->nvals)];
         rf_buf_append(b, v->s, v->len);
         break;
     case RF_CRIT_PREFIX:
@@ -478,19 +438,19 @@ static void witness_str(rf_buf *b, synth_rng *r, const rf_instance *inst, const 
         scramble_case(b, start, r);
 }
 
-static int64_t witness_int(synth_rng *r, const rf_crit *c)
+static int64_t witness_int(rf_rng *r, const rf_crit *c)
 {
     if (c->nvals == 0)
         return 0;
     switch (c->kind) {
     case RF_CRIT_ONE_OF:
-        return c->vals[synth_rng_below(r, c->nvals)].i;
+        return c->vals[rf_rng_below(r, c->nvals)].i;
     case RF_CRIT_RANGE: {
         if (c->nvals < 2 || c->vals[1].i < c->vals[0].i)
             return c->nvals ? c->vals[0].i : 0;
         uint64_t span = (uint64_t)c->vals[1].i - (uint64_t)c->vals[0].i;
-        uint64_t off = span >= UINT32_MAX ? synth_rng_next(r) % (span + 1)
-                                          : synth_rng_below(r, (uint32_t)span + 1);
+        uint64_t off = span >= UINT32_MAX ? rf_rng_next(r) % (span + 1)
+                                          : rf_rng_below(r, (uint32_t)span + 1);
         return (int64_t)((uint64_t)c->vals[0].i + off);
     }
     default:
@@ -507,7 +467,7 @@ typedef struct pend {
 } pend;
 
 typedef struct gen {
-    synth_rng *r;
+    rf_rng *r;
     rf_buf t; /* scratch text */
     int oom;
 } gen;
@@ -556,7 +516,7 @@ static void crit_str1(gen *g, pend *p, uint32_t f, rf_crit_kind k, int nocase)
 static void crit_str_oneof(gen *g, pend *p, uint32_t f, const char *const *vocab,
                            uint32_t count, uint32_t n, int nocase)
 {
-    uint32_t start = synth_rng_below(g->r, count);
+    uint32_t start = rf_rng_below(g->r, count);
     crit_init(g, p, f, RF_CRIT_ONE_OF, n);
     for (uint32_t i = 0; i < p->c.nvals; i++) {
         put_s(&g->t, vocab[(start + i) % count]);
@@ -587,15 +547,15 @@ static void crit_regex(gen *g, pend *p, uint32_t f, int nocase, rf_buf *w)
 /* The criterion no background event satisfies (see put_token). */
 static void distinctive(gen *g, pend *p, uint32_t k, uint32_t *field)
 {
-    synth_rng *r = g->r;
+    rf_rng *r = g->r;
     rf_buf *t = &g->t;
     int nocase = chance(r, 60);
     const char *word = PICK(r, PIPE_WORDS);
     if (chance(r, 85)) {
         *field = F_PIPE_NAME;
-        uint32_t kind = synth_rng_below(r, 100);
+        uint32_t kind = rf_rng_below(r, 100);
         if (kind < 35) {
-            switch (synth_rng_below(r, 4)) {
+            switch (rf_rng_below(r, 4)) {
             case 0:
                 rf_buf_printf(t, "\\\\.\\pipe\\%s_", word);
                 put_token(t, k);
@@ -634,7 +594,7 @@ static void distinctive(gen *g, pend *p, uint32_t k, uint32_t *field)
             put_token(t, k);
             crit_str1(g, p, F_PIPE_NAME, RF_CRIT_EQUALS, nocase);
         } else if (kind < 90) {
-            uint32_t n = 2 + synth_rng_below(r, 5);
+            uint32_t n = 2 + rf_rng_below(r, 5);
             crit_init(g, p, F_PIPE_NAME, RF_CRIT_ONE_OF, n);
             for (uint32_t i = 0; i < p->c.nvals; i++) {
                 put_s(t, "\\\\.\\pipe\\");
@@ -653,14 +613,14 @@ static void distinctive(gen *g, pend *p, uint32_t k, uint32_t *field)
                 rf_buf_printf(&w, "\\\\.\\pipe\\%s_", word);
                 put_token(&w, k);
                 put_s(&w, "_");
-                put_hex(&w, r, 4 + synth_rng_below(r, 5), 0);
+                put_hex(&w, r, 4 + rf_rng_below(r, 5), 0);
             } else {
                 put_s(t, "^\\\\\\\\\\.\\\\pipe\\\\");
                 put_token(t, k);
                 put_s(t, "[0-9]{2,6}(_x|_svc)?$");
                 put_s(&w, "\\\\.\\pipe\\");
                 put_token(&w, k);
-                rf_buf_printf(&w, "%u", 10 + synth_rng_below(r, 99990));
+                rf_buf_printf(&w, "%u", 10 + rf_rng_below(r, 99990));
                 if (chance(r, 50))
                     put_s(&w, chance(r, 50) ? "_x" : "_svc");
             }
@@ -670,7 +630,7 @@ static void distinctive(gen *g, pend *p, uint32_t k, uint32_t *field)
         }
         return;
     }
-    switch (synth_rng_below(r, 4)) {
+    switch (rf_rng_below(r, 4)) {
     case 0:
         *field = F_COMMAND_LINE;
         put_s(t, " --");
@@ -702,9 +662,9 @@ static void distinctive(gen *g, pend *p, uint32_t k, uint32_t *field)
 /* A common criterion on field f, one background events often satisfy. */
 static void common(gen *g, pend *p, uint32_t f)
 {
-    synth_rng *r = g->r;
+    rf_rng *r = g->r;
     rf_buf *t = &g->t;
-    uint32_t x = synth_rng_below(r, 100);
+    uint32_t x = rf_rng_below(r, 100);
     switch (f) {
     case F_IMAGE_PATH:
     case F_PARENT_IMAGE:
@@ -713,7 +673,7 @@ static void common(gen *g, pend *p, uint32_t f)
             rf_buf_printf(t, "\\%s", PICK(r, EXES));
             crit_str1(g, p, f, RF_CRIT_SUFFIX, 1);
         } else if (x < 65) {
-            uint32_t n = 2 + synth_rng_below(r, 3);
+            uint32_t n = 2 + rf_rng_below(r, 3);
             crit_init(g, p, f, RF_CRIT_ONE_OF, n);
             for (uint32_t i = 0; i < p->c.nvals; i++) {
                 rf_buf_printf(t, "%s\\%s", DIRS[i % COUNT(DIRS)], PICK(r, EXES));
@@ -764,7 +724,7 @@ static void common(gen *g, pend *p, uint32_t f)
     case F_PROCESS_ID:
     case F_CLIENT_PID: {
         static const int64_t spans[] = {4096, 16384, 65535};
-        int64_t lo = 4 * (int64_t)synth_rng_below(r, 8000);
+        int64_t lo = 4 * (int64_t)rf_rng_below(r, 8000);
         int64_t v[2] = {lo, lo + PICK(r, spans)};
         crit_int_vals(g, p, f, RF_CRIT_RANGE, v, 2);
         return;
@@ -779,7 +739,7 @@ static void common(gen *g, pend *p, uint32_t f)
     }
     case F_ACCESS_MASK:
         if (x < 60)
-            crit_int_vals(g, p, f, RF_CRIT_ONE_OF, ACCESS_MASKS, 1 + synth_rng_below(r, 3));
+            crit_int_vals(g, p, f, RF_CRIT_ONE_OF, ACCESS_MASKS, 1 + rf_rng_below(r, 3));
         else
             crit_int_vals(g, p, f, RF_CRIT_EQUALS, ACCESS_MASKS, 1);
         return;
@@ -798,7 +758,7 @@ static void common(gen *g, pend *p, uint32_t f)
             put_s(t, "SYSTEM");
             crit_str1(g, p, f, RF_CRIT_EQUALS, 1);
         } else {
-            crit_str_oneof(g, p, f, USERS, COUNT(USERS), 2 + synth_rng_below(r, 3), 1);
+            crit_str_oneof(g, p, f, USERS, COUNT(USERS), 2 + rf_rng_below(r, 3), 1);
         }
         return;
     case F_HOST_NAME:
@@ -837,8 +797,8 @@ static void common(gen *g, pend *p, uint32_t f)
         return;
     }
     case F_FILE_HASH: {
-        uint32_t n = 2 + synth_rng_below(r, 7);
-        uint32_t start = synth_rng_below(r, HASH_POOL);
+        uint32_t n = 2 + rf_rng_below(r, 7);
+        uint32_t start = rf_rng_below(r, HASH_POOL);
         crit_init(g, p, f, RF_CRIT_ONE_OF, n);
         for (uint32_t i = 0; i < p->c.nvals; i++) {
             put_s(t, hash_pool[(start + i) % HASH_POOL]);
@@ -900,7 +860,7 @@ static void gen_instance(gen *g, rf_instance *inst, uint32_t k)
 {
     static const rf_severity sevs[] = {RF_SEV_INFO, RF_SEV_LOW, RF_SEV_MEDIUM,
                                        RF_SEV_HIGH, RF_SEV_CRITICAL};
-    synth_rng *r = g->r;
+    rf_rng *r = g->r;
     char id[32];
     snprintf(id, sizeof(id), "synth-%05u", k);
     inst->id = strdup(id);
@@ -910,14 +870,14 @@ static void gen_instance(gen *g, rf_instance *inst, uint32_t k)
         g->oom = 1;
 
     pend ps[5];
-    uint32_t n = 2 + synth_rng_below(r, 4);
+    uint32_t n = 2 + rf_rng_below(r, 4);
     uint32_t used = 0, dfield = 0;
     distinctive(g, &ps[0], k, &dfield);
     used |= 1u << dfield;
     for (uint32_t i = 1; i < n; i++) {
         uint32_t f;
         do
-            f = 1 + synth_rng_below(r, SYNTH_CRIT_FIELDS - 1);
+            f = 1 + rf_rng_below(r, SYNTH_CRIT_FIELDS - 1);
         while (used & (1u << f));
         used |= 1u << f;
         common(g, &ps[i], f);
@@ -980,8 +940,8 @@ rf_rc synth_channel(uint32_t n, uint64_t seed, rf_channel **out)
     }
     ch->ninstances = n;
 
-    synth_rng r;
-    synth_rng_seed(&r, seed);
+    rf_rng r;
+    rf_rng_seed(&r, seed);
     gen g = {.r = &r, .oom = 0};
     rf_buf_init(&g.t);
     for (uint32_t k = 0; k < n && !g.oom; k++)
@@ -1088,7 +1048,7 @@ void synth_events_free(synth_events *ev)
     synth_events_init(ev);
 }
 
-rf_rc synth_events_fill(synth_events *ev, synth_rng *r, const rf_channel *ch,
+rf_rc synth_events_fill(synth_events *ev, rf_rng *r, const rf_channel *ch,
                         uint32_t n, uint32_t ninputs, uint32_t match_ppm)
 {
     if (ninputs < SYNTH_CRIT_FIELDS || ninputs > SYNTH_NFIELDS || !ch || ch->ninstances == 0)
@@ -1119,8 +1079,8 @@ rf_rc synth_events_fill(synth_events *ev, synth_rng *r, const rf_channel *ch,
         uint32_t *of = &ev->offs[(size_t)e * ninputs];
         const rf_instance *inst = NULL;
         ev->target[e] = UINT32_MAX;
-        if (synth_rng_below(r, 1000000) < match_ppm) {
-            ev->target[e] = synth_rng_below(r, ch->ninstances);
+        if (rf_rng_below(r, 1000000) < match_ppm) {
+            ev->target[e] = rf_rng_below(r, ch->ninstances);
             inst = &ch->instances[ev->target[e]];
         }
         uint32_t ci = 0;

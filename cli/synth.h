@@ -39,15 +39,6 @@
 #define SYNTH_SENSOR_21 "7.11.18200" /* supplies all 21 */
 #define SYNTH_CHANNEL_NUMBER 291u
 
-/* A small, fast, seedable generator (xoshiro256**). */
-typedef struct synth_rng {
-    uint64_t s[4];
-} synth_rng;
-
-void synth_rng_seed(synth_rng *r, uint64_t seed);
-uint64_t synth_rng_next(synth_rng *r);
-/* Uniform in [0, n); n > 0. */
-uint32_t synth_rng_below(synth_rng *r, uint32_t n);
 
 /* Name and type of field i (< SYNTH_NFIELDS). */
 const char *synth_field_name(uint32_t i);
@@ -100,7 +91,7 @@ void synth_events_free(synth_events *ev);
  * probability match_ppm / 1e6, built to match a random instance of ch;
  * otherwise it is background. Returns RF_E_NOMEM or RF_OK.
  */
-rf_rc synth_events_fill(synth_events *ev, synth_rng *r, const rf_channel *ch,
+rf_rc synth_events_fill(synth_events *ev, rf_rng *r, const rf_channel *ch,
                         uint32_t n, uint32_t ninputs, uint32_t match_ppm) RF_WUR;
 
 /* Append one event as a JSON line (with '\n') to b. */

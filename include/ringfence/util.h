@@ -63,6 +63,61 @@ void rf_buf_printf(rf_buf *b, const char *fmt, ...) RF_PRINTF(2, 3);
 /* NUL-terminate and hand the data over (caller frees); NULL after oom. */
 char *rf_buf_take(rf_buf *b);
 
+/*
+ * A small, fast, deterministic random number generator: xoshiro256** seeded
+ * through splitmix64, the same stream for the same seed on every platform
+ * (no rand(), no libc state). For simulation and synthetic data only, never
+ * for keys or anything secret.
+ */
+typedef struct rf_rng {
+    uint64_t s[4];
+} rf_rng;
+
+#define RF_GOLDEN64 0x9e3779b97f4a7c15ull
+
+/* The splitmix64 step of x: also a good 64-bit mixer of (seed, index) pairs. */
+static inline uint64_t rf_mix64(uint64_t x)
+{
+    x += RF_GOLDEN64;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+static inline void rf_rng_seed(rf_rng *r, uint64_t seed)
+{
+    for (int i = 0; i < 4; i++, seed += RF_GOLDEN64)
+        r->s[i] = rf_mix64(seed);
+}
+
+static inline uint64_t rf_rng_next(rf_rng *r)
+{
+    uint64_t *s = r->s;
+    uint64_t x = s[1] * 5;
+    uint64_t result = ((x << 7) | (x >> 57)) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = (s[3] << 45) | (s[3] >> 19);
+    return result;
+}
+
+/* Uniform in [0, n) for n >= 1 (multiply-shift on the top 32 bits; the bias
+ * is below 2^-32 * n, immaterial for simulation). */
+static inline uint32_t rf_rng_below(rf_rng *r, uint32_t n)
+{
+    return (uint32_t)(((rf_rng_next(r) >> 32) * (uint64_t)n) >> 32);
+}
+
+/* Uniform in [0, 1), 53 bits. */
+static inline double rf_rng_unit(rf_rng *r)
+{
+    return (double)(rf_rng_next(r) >> 11) * 0x1.0p-53;
+}
+
 /* Parse a base-10 integer with full checks (whole string, range). */
 rf_rc rf_parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out) RF_WUR;
 rf_rc rf_parse_u64(const char *s, uint64_t hi, uint64_t *out) RF_WUR;

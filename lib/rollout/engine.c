@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "ringfence/rollout.h"
+#include "ringfence/util.h"
 
 struct rf_rollout {
     const rf_plan *plan;
@@ -51,18 +52,9 @@ struct rf_rollout {
     uint64_t treated_hosts;
 };
 
-/* splitmix64: a good 64-bit mix, enough for ranks. */
-static uint64_t mix64(uint64_t x)
-{
-    x += 0x9e3779b97f4a7c15ull;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
-
 static double host_rank(const rf_rollout *ro, uint32_t host)
 {
-    return (double)(mix64(ro->seed ^ mix64(host)) >> 11) * 0x1.0p-53;
+    return (double)(rf_mix64(ro->seed ^ rf_mix64(host)) >> 11) * 0x1.0p-53;
 }
 
 static uint32_t bake_of(const rf_rollout *ro, uint32_t w)

@@ -514,10 +514,10 @@ static rf_rc fb_expand(fbuild *b, double offline, uint64_t seed, rf_err *err)
             for (uint32_t k = 0; k < cnt[s]; k++)
                 hs[o++] = (uint16_t)s;
         free(cnt);
-        rfrollout_rng rng;
+        rf_rng rng;
         rfrollout_rng_seed(&rng, seed, STREAM_SENSORS);
         for (uint32_t i = customers - 1; i > 0; i--) {
-            uint32_t j = rfrollout_rng_below(&rng, i + 1);
+            uint32_t j = rf_rng_below(&rng, i + 1);
             uint16_t t = hs[i];
             hs[i] = hs[j];
             hs[j] = t;
@@ -528,10 +528,10 @@ static rf_rc fb_expand(fbuild *b, double offline, uint64_t seed, rf_err *err)
     uint32_t k = (uint32_t)llround(offline * (double)n);
     if (k > n)
         k = n;
-    rfrollout_rng rng;
+    rf_rng rng;
     rfrollout_rng_seed(&rng, seed, STREAM_OFFLINE);
     for (uint32_t i = 0, chosen = 0; i < n && chosen < k; i++) {
-        if (rfrollout_rng_below(&rng, n - i) < k - chosen) {
+        if (rf_rng_below(&rng, n - i) < k - chosen) {
             f->host_flags[i] |= RF_HOST_OFFLINE;
             chosen++;
         }
@@ -683,12 +683,12 @@ static rf_rc gen_into(fbuild *b, const rf_fleet_gen *g, uint64_t seed, rf_err *e
         rc = fb_nomem(err);
         goto out;
     }
-    rfrollout_rng rng;
+    rf_rng rng;
     rfrollout_rng_seed(&rng, seed, STREAM_GEN);
     /* Pareto(x_m = 1, alpha): (1 - u)^(-1/alpha), u in [0, 1), so finite. */
     double inv = -1.0 / g->tenant_alpha;
     for (uint32_t i = 0; i < nt; i++)
-        w[i] = pow(1.0 - rfrollout_rng_unit(&rng), inv);
+        w[i] = pow(1.0 - rf_rng_unit(&rng), inv);
     rc = apportion((uint64_t)g->hosts - nt, w, nt, size, err);
     if (rc)
         goto out;
@@ -713,7 +713,7 @@ static rf_rc gen_into(fbuild *b, const rf_fleet_gen *g, uint64_t seed, rf_err *e
         for (uint32_t k = 0; k < pc[m]; k++)
             mode[o++] = m;
     for (uint32_t i = nt - 1; i > 0; i--) {
-        uint32_t j = rfrollout_rng_below(&rng, i + 1);
+        uint32_t j = rf_rng_below(&rng, i + 1);
         uint8_t t = mode[i];
         mode[i] = mode[j];
         mode[j] = t;
@@ -729,7 +729,7 @@ static rf_rc gen_into(fbuild *b, const rf_fleet_gen *g, uint64_t seed, rf_err *e
         case 0: pol.mode = RF_POLICY_EARLY; break;
         case 1:
             pol.mode = RF_POLICY_GA;
-            pol.ga_delay_s = 3600u + rfrollout_rng_below(&rng, RF_FLEET_MAX_DELAY_S - 3600u + 1u);
+            pol.ga_delay_s = 3600u + rf_rng_below(&rng, RF_FLEET_MAX_DELAY_S - 3600u + 1u);
             break;
         case 2:
             pol.mode = RF_POLICY_PINNED;
@@ -738,7 +738,7 @@ static rf_rc gen_into(fbuild *b, const rf_fleet_gen *g, uint64_t seed, rf_err *e
         case 3: pol.mode = RF_POLICY_PAUSED; break;
         default: pol.mode = RF_POLICY_GA; break;
         }
-        if (chosen < kem && rfrollout_rng_below(&rng, nt - i) < kem - chosen) {
+        if (chosen < kem && rf_rng_below(&rng, nt - i) < kem - chosen) {
             pol.emergency_opt_in = 1;
             chosen++;
         }

@@ -1,8 +1,7 @@
 /*
  * rollout_int.h — what the files of lib/rollout share and nobody else sees:
- * a small fast deterministic random number generator (the fleet generator
- * and the expansion of fleet files into hosts draw from it; the engine
- * itself never draws), and the readers of the values that fleet and plan
+ * the seeding of the random numbers the fleet generator and the expansion
+ * of fleet files draw (the engine itself never draws), and the readers of the values that fleet and plan
  * files have in common — durations ("90s", "5m", "24h", "3d"), shares and
  * fractions (0.25 or "25%"), bounded decimal numbers and labels — each of
  * which reports a bad value at its file:line:col.
@@ -13,67 +12,18 @@
 #include <stdint.h>
 
 #include "ringfence/rollout.h"
+#include "ringfence/util.h"
 #include "yaml/yamldoc.h"
 
 /* ---- random numbers ------------------------------------------------------- */
 
-/* xoshiro256** seeded through splitmix64: fast, small state, and the same
- * stream for the same seed on every platform (no rand(), no libc state). */
-typedef struct rfrollout_rng {
-    uint64_t s[4];
-} rfrollout_rng;
-
-/* splitmix64 step: also a good 64-bit mixer of (seed, index) pairs. */
-static inline uint64_t rfrollout_mix64(uint64_t x)
+/* Seed rf_rng (util.h) for one use of a fleet's seed; `stream` separates
+ * independent uses (the sensor mix, the offline hosts, the generated
+ * tenants) so that changing one part of a fleet file does not reshuffle the
+ * others. */
+static inline void rfrollout_rng_seed(rf_rng *r, uint64_t seed, uint64_t stream)
 {
-    x += 0x9e3779b97f4a7c15ull;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
-
-/* Seed a generator; `stream` separates independent uses of one seed (the
- * sensor mix, the offline hosts, the generated tenants) so that changing
- * one part of a fleet file does not reshuffle the others. */
-static inline void rfrollout_rng_seed(rfrollout_rng *r, uint64_t seed, uint64_t stream)
-{
-    uint64_t x = seed ^ rfrollout_mix64(stream);
-    for (int i = 0; i < 4; i++) {
-        x += 0x9e3779b97f4a7c15ull;
-        r->s[i] = rfrollout_mix64(x);
-    }
-}
-
-static inline uint64_t rfrollout_rotl(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
-}
-
-static inline uint64_t rfrollout_rng_next(rfrollout_rng *r)
-{
-    uint64_t *s = r->s;
-    uint64_t result = rfrollout_rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rfrollout_rotl(s[3], 45);
-    return result;
-}
-
-/* Uniform in [0, n) for n >= 1 (multiply-shift on the top 32 bits; the
- * bias is below 2^-32 * n, immaterial for n <= 2^25). */
-static inline uint32_t rfrollout_rng_below(rfrollout_rng *r, uint32_t n)
-{
-    return (uint32_t)(((rfrollout_rng_next(r) >> 32) * (uint64_t)n) >> 32);
-}
-
-/* Uniform in [0, 1), 53 bits. */
-static inline double rfrollout_rng_unit(rfrollout_rng *r)
-{
-    return (double)(rfrollout_rng_next(r) >> 11) * 0x1.0p-53;
+    rf_rng_seed(r, (seed ^ rf_mix64(stream)) + RF_GOLDEN64);
 }
 
 /* ---- values of fleet and plan files ----------------------------------------- */
