@@ -49,6 +49,7 @@ test: test-release test-asan
 
 demo: build
 	@examples/channel-291/demo.sh $(BUILD)/bin/ringfence
+	@echo
 	@examples/july19-sim/compare.sh $(BUILD)/bin/ringfence
 
 fuzz:

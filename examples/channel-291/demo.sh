@@ -180,7 +180,7 @@ for i in "${!T_LAYER[@]}"; do
   case $r in STOPPED*) c=$G ;; *) c=$R ;; esac
   printf '  %-30s %s%s%s\n' "${T_LAYER[$i]}" "$c" "$r" "$N"
 done
-printf '  %s(staged rollout, health gates and the agent boot guard are further layers, not run here)%s\n' "$D" "$N"
+printf '  %s(the staged rollout, its health gates and the boot guard: `make demo` simulates them next, at 8.5 million hosts)%s\n' "$D" "$N"
 echo
 if [ $bad -ne 0 ]; then
   printf '%sdemo: %d expectation(s) not met%s\n' "$R$B" "$bad" "$N"
