@@ -159,6 +159,9 @@ void rf_plan_default(rf_plan *p);
 /* Read a Plan YAML document (docs/gates.md, "Plan files") over the
  * defaults, then rf_plan_check it. */
 rf_rc rf_plan_load(const char *path, rf_plan *out, rf_err *err) RF_WUR;
+/* The same for a document in memory; `name` is used in error messages. */
+rf_rc rf_plan_parse(const char *name, const char *buf, size_t len, rf_plan *out,
+                    rf_err *err) RF_WUR;
 
 /* Reject impossible plans: no waves, fractions not growing within a ring or
  * outside (0, 1], a ring whose last wave is not 1.0, rings out of order
@@ -272,6 +275,32 @@ uint32_t rf_rollout_wave(const rf_rollout *ro);
 int64_t rf_rollout_wave_opened(const rf_rollout *ro, uint32_t wave);
 /* Rollback version (last good content under a new number), valid once halted. */
 uint64_t rf_rollout_rollback_version(const rf_rollout *ro);
+/* 1 once hosts that took the release are told to take the rollback: after a
+ * gate halt at once, after an operator halt only on RF_OP_ROLLBACK. */
+int rf_rollout_rolling_back(const rf_rollout *ro);
+/* 1 if a health gate (not an operator) halted it. */
+int rf_rollout_halted_by_gate(const rf_rollout *ro);
+/* Per-wave counts: hosts of the wave (online at the start), hosts that took
+ * it, check-ins after taking it. */
+uint64_t rf_rollout_wave_hosts(const rf_rollout *ro, uint32_t wave);
+uint64_t rf_rollout_wave_took(const rf_rollout *ro, uint32_t wave);
+uint64_t rf_rollout_wave_reports(const rf_rollout *ro, uint32_t wave);
+
+/* What an operator may do to a rollout (the server's halt, resume and
+ * rollback). Like every engine input these are replayed from the server's
+ * log, so they take the time from the caller too. */
+typedef enum rf_operator_op {
+    RF_OP_HALT = 0,     /* running -> halted; hosts that took it keep it */
+    RF_OP_RESUME = 1,   /* halted by an operator (not a gate, no rollback) -> running */
+    RF_OP_ROLLBACK = 2, /* running or halted -> halted, rolling back */
+} rf_operator_op;
+
+/* Apply an operator action at `now`; *out describes it (action HALT for halt
+ * and rollback, HOLD for resume). An action the state does not allow is
+ * RF_E_USAGE with the reason (resuming a gate halt, rolling back a complete
+ * rollout, ...), and nothing changes. */
+rf_rc rf_rollout_operator(rf_rollout *ro, rf_operator_op op, int64_t now, rf_decision *out,
+                          rf_err *err) RF_WUR;
 
 #ifdef __cplusplus
 }

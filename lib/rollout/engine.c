@@ -35,6 +35,8 @@ struct rf_rollout {
     int ring_has_waves[3];
     int64_t halted_at;
     uint64_t rollback_version;
+    int halted_by_gate;  /* a gate halted it (an operator cannot resume it) */
+    int rolling_back;    /* hosts that took it are told to take the rollback */
 
     /* gates */
     rf_cusum_rate silence;
@@ -131,7 +133,7 @@ int64_t rf_rollout_eligible_at(const rf_rollout *ro, uint32_t host)
 rf_assign rf_rollout_assignment(const rf_rollout *ro, uint32_t host, int64_t now, int took)
 {
     if (took)
-        return ro->state == RF_ROLLOUT_HALTED ? RF_ASSIGN_ROLLBACK : RF_ASSIGN_NONE;
+        return ro->rolling_back ? RF_ASSIGN_ROLLBACK : RF_ASSIGN_NONE;
     int64_t e = rf_rollout_eligible_at(ro, host);
     return e != RF_NEVER && now >= e ? RF_ASSIGN_RELEASE : RF_ASSIGN_NONE;
 }
@@ -368,6 +370,16 @@ static int gate_alarm(const rf_rollout *ro, rf_evidence *ev, char *why, size_t n
     return 0;
 }
 
+static void halt(rf_rollout *ro, int64_t now)
+{
+    ro->state = RF_ROLLOUT_HALTED;
+    ro->halted_at = now;
+    uint64_t v = ro->rel->content_version > ro->rel->last_good_version
+                     ? ro->rel->content_version
+                     : ro->rel->last_good_version;
+    ro->rollback_version = v + 1;
+}
+
 rf_decide rf_rollout_step(rf_rollout *ro, int64_t now, rf_decision *out)
 {
     advance(ro, now);
@@ -384,12 +396,9 @@ rf_decide rf_rollout_step(rf_rollout *ro, int64_t now, rf_decision *out)
         return RF_DECIDE_HOLD;
     }
     if (gate_alarm(ro, &out->ev, out->reason, sizeof(out->reason))) {
-        ro->state = RF_ROLLOUT_HALTED;
-        ro->halted_at = now;
-        uint64_t v = ro->rel->content_version > ro->rel->last_good_version
-                         ? ro->rel->content_version
-                         : ro->rel->last_good_version;
-        ro->rollback_version = v + 1;
+        halt(ro, now);
+        ro->halted_by_gate = 1;
+        ro->rolling_back = 1;
         out->action = RF_DECIDE_HALT;
         return RF_DECIDE_HALT;
     }
@@ -430,4 +439,91 @@ rf_decide rf_rollout_step(rf_rollout *ro, int64_t now, rf_decision *out)
              empty ? "has no hosts" : "baked", (long long)baked,
              (unsigned long long)ro->wave_reports[w], ro->plan->waves[w + 1].name);
     return RF_DECIDE_PROMOTE;
+}
+
+int rf_rollout_rolling_back(const rf_rollout *ro)
+{
+    return ro->rolling_back;
+}
+
+int rf_rollout_halted_by_gate(const rf_rollout *ro)
+{
+    return ro->halted_by_gate;
+}
+
+rf_rc rf_rollout_operator(rf_rollout *ro, rf_operator_op op, int64_t now, rf_decision *out,
+                          rf_err *err)
+{
+    if (!ro || !out)
+        return rf_err_set(err, RF_E_USAGE, NULL, 0, 0, "rf_rollout_operator: NULL argument");
+    advance(ro, now);
+    rf_decision d;
+    memset(&d, 0, sizeof(d));
+    d.t = now;
+    d.wave = ro->wave;
+    const char *wname = ro->plan->waves[ro->wave].name;
+    switch (op) {
+    case RF_OP_HALT:
+        if (ro->state != RF_ROLLOUT_RUNNING)
+            return rf_err_set(err, RF_E_USAGE, NULL, 0, 0, "the rollout is %s, not running",
+                              ro->state == RF_ROLLOUT_HALTED ? "halted" : "complete");
+        halt(ro, now);
+        d.action = RF_DECIDE_HALT;
+        snprintf(d.reason, sizeof(d.reason),
+                 "halted by an operator at wave %s: nobody new gets it; hosts that took it "
+                 "keep it until a rollback", wname);
+        break;
+    case RF_OP_RESUME:
+        if (ro->state != RF_ROLLOUT_HALTED)
+            return rf_err_set(err, RF_E_USAGE, NULL, 0, 0, "the rollout is %s, not halted",
+                              ro->state == RF_ROLLOUT_RUNNING ? "running" : "complete");
+        if (ro->halted_by_gate)
+            return rf_err_set(err, RF_E_USAGE, NULL, 0, 0,
+                              "a health gate halted this rollout: it cannot be resumed; "
+                              "release a fixed version and start a new rollout");
+        if (ro->rolling_back)
+            return rf_err_set(err, RF_E_USAGE, NULL, 0, 0,
+                              "this rollout is being rolled back: it cannot be resumed");
+        ro->state = RF_ROLLOUT_RUNNING;
+        ro->halted_at = RF_NEVER;
+        d.action = RF_DECIDE_HOLD;
+        snprintf(d.reason, sizeof(d.reason), "resumed by an operator at wave %s", wname);
+        break;
+    case RF_OP_ROLLBACK:
+        if (ro->state == RF_ROLLOUT_COMPLETE)
+            return rf_err_set(err, RF_E_USAGE, NULL, 0, 0,
+                              "the rollout is complete: release the last good content as a "
+                              "new version instead");
+        if (ro->rolling_back)
+            return rf_err_set(err, RF_E_USAGE, NULL, 0, 0, "the rollout is already rolling back");
+        if (ro->state == RF_ROLLOUT_RUNNING)
+            halt(ro, now);
+        ro->rolling_back = 1;
+        d.action = RF_DECIDE_HALT;
+        snprintf(d.reason, sizeof(d.reason),
+                 "rollback by an operator at wave %s: hosts that took it get version %llu "
+                 "(the last good content)", wname, (unsigned long long)ro->rollback_version);
+        break;
+    default:
+        return rf_err_set(err, RF_E_USAGE, NULL, 0, 0, "unknown operator action %d", (int)op);
+    }
+    fill_evidence(ro, &d.ev, "operator", 0, 0, ro->wave_took[ro->wave],
+                  ro->wave_hosts[ro->wave]);
+    *out = d;
+    return RF_OK;
+}
+
+uint64_t rf_rollout_wave_hosts(const rf_rollout *ro, uint32_t wave)
+{
+    return wave < RF_MAX_WAVES ? ro->wave_hosts[wave] : 0;
+}
+
+uint64_t rf_rollout_wave_took(const rf_rollout *ro, uint32_t wave)
+{
+    return wave < RF_MAX_WAVES ? ro->wave_took[wave] : 0;
+}
+
+uint64_t rf_rollout_wave_reports(const rf_rollout *ro, uint32_t wave)
+{
+    return wave < RF_MAX_WAVES ? ro->wave_reports[wave] : 0;
 }

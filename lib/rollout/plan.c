@@ -295,6 +295,8 @@ static rf_rc parse_gates(const rfyaml_doc *d, const rfyaml_node *n, rf_gate_para
     return RF_OK;
 }
 
+static rf_rc plan_from_doc(rfyaml_doc *d, rf_plan *out, rf_err *err);
+
 rf_rc rf_plan_load(const char *path, rf_plan *out, rf_err *err)
 {
     if (!path || !out)
@@ -303,6 +305,27 @@ rf_rc rf_plan_load(const char *path, rf_plan *out, rf_err *err)
     rf_rc rc = rfrollout_load_doc(path, &d, err);
     if (rc)
         return rc;
+    return plan_from_doc(d, out, err);
+}
+
+rf_rc rf_plan_parse(const char *name, const char *buf, size_t len, rf_plan *out, rf_err *err)
+{
+    if (!buf || !out)
+        return rf_err_set(err, RF_E_USAGE, NULL, 0, 0, "rf_plan_parse: NULL argument");
+    if (len > RF_MAX_SOURCE_BYTES)
+        return rf_err_set(err, RF_E_LIMIT, name, 0, 0, "a plan of %zu bytes is over the limit of %u",
+                          len, RF_MAX_SOURCE_BYTES);
+    rfyaml_doc *d = NULL;
+    rf_rc rc = rfyaml_parse(name, buf, len, &d, err);
+    if (rc)
+        return rc;
+    return plan_from_doc(d, out, err);
+}
+
+/* Read the plan of a parsed document; frees d. */
+static rf_rc plan_from_doc(rfyaml_doc *d, rf_plan *out, rf_err *err)
+{
+    rf_rc rc;
     const rfyaml_node *root = rfyaml_root(d), *pn, *x, *gates = NULL, *waves = NULL;
     static const char *const keys[] = {"plan", "checkin_interval", "silence_grace", "gates",
                                        "waves"};

@@ -338,6 +338,81 @@ static void test_halt_rollback_and_evidence(void **state)
     fleet_free(x);
 }
 
+/* Operator halt, resume and rollback (the server's halt|resume|rollback). */
+static void test_operator_actions(void **state)
+{
+    (void)state;
+    fx *x = fleet_new(1400);
+    rf_rollout *ro = start(x, 3);
+    rf_decision d;
+    rf_err err;
+    uint32_t h0 = UINT32_MAX;
+    for (uint32_t h = 0; h < x->f.nhosts && h0 == UINT32_MAX; h++)
+        if (rf_rollout_assignment(ro, h, 1100, 0) == RF_ASSIGN_RELEASE)
+            h0 = h;
+    assert_true(h0 != UINT32_MAX);
+    rf_health_report r = {1100, h0, RF_REPORT_TOOK, 1, 0};
+    rf_rollout_observe(ro, &r);
+
+    /* Resume needs a halt; a halt keeps the release where it is. */
+    assert_int_equal(rf_rollout_operator(ro, RF_OP_RESUME, 1150, &d, &err), RF_E_USAGE);
+    assert_non_null(strstr(err.msg, "not halted"));
+    assert_int_equal(rf_rollout_operator(ro, RF_OP_HALT, 1200, &d, &err), RF_OK);
+    assert_int_equal(d.action, RF_DECIDE_HALT);
+    assert_string_equal(d.ev.signal, "operator");
+    assert_int_equal(rf_rollout_state_of(ro), RF_ROLLOUT_HALTED);
+    assert_false(rf_rollout_halted_by_gate(ro));
+    assert_false(rf_rollout_rolling_back(ro));
+    assert_int_equal(rf_rollout_assignment(ro, h0, 1300, 1), RF_ASSIGN_NONE);
+    for (uint32_t h = 0; h < x->f.nhosts; h++)
+        assert_int_equal(rf_rollout_assignment(ro, h, 1300, 0), RF_ASSIGN_NONE);
+    assert_int_equal(rf_rollout_operator(ro, RF_OP_HALT, 1250, &d, &err), RF_E_USAGE);
+
+    /* Resume: the wave's hosts may take it again. */
+    assert_int_equal(rf_rollout_operator(ro, RF_OP_RESUME, 1400, &d, &err), RF_OK);
+    assert_int_equal(rf_rollout_state_of(ro), RF_ROLLOUT_RUNNING);
+    int any = 0;
+    for (uint32_t h = 0; h < x->f.nhosts; h++)
+        any |= h != h0 && rf_rollout_assignment(ro, h, 1400, 0) == RF_ASSIGN_RELEASE;
+    assert_true(any);
+
+    /* Rollback from running: halted, and the host that took it goes back. */
+    assert_int_equal(rf_rollout_operator(ro, RF_OP_ROLLBACK, 1500, &d, &err), RF_OK);
+    assert_int_equal(rf_rollout_state_of(ro), RF_ROLLOUT_HALTED);
+    assert_true(rf_rollout_rolling_back(ro));
+    assert_int_equal(rf_rollout_rollback_version(ro), 6);
+    assert_int_equal(rf_rollout_assignment(ro, h0, 1500, 1), RF_ASSIGN_ROLLBACK);
+    assert_int_equal(rf_rollout_operator(ro, RF_OP_RESUME, 1600, &d, &err), RF_E_USAGE);
+    assert_int_equal(rf_rollout_operator(ro, RF_OP_ROLLBACK, 1600, &d, &err), RF_E_USAGE);
+    rf_rollout_free(ro);
+
+    /* A gate halt cannot be resumed; it rolls back by itself. */
+    ro = start(x, 3);
+    rf_rollout_observe(ro, &r);
+    for (int64_t i = 0; i < 40 && rf_rollout_state_of(ro) == RF_ROLLOUT_RUNNING; i++) {
+        uint32_t h = (uint32_t)(h0 + 7 * (uint32_t)i) % x->f.nhosts;
+        rf_health_report s = {1200 + i, h, RF_REPORT_TOOK, 1, 0};
+        rf_rollout_observe(ro, &s);
+        s.kind = RF_REPORT_SILENT;
+        rf_rollout_observe(ro, &s);
+        (void)rf_rollout_step(ro, 1200 + i, &d);
+    }
+    assert_int_equal(rf_rollout_state_of(ro), RF_ROLLOUT_HALTED);
+    assert_true(rf_rollout_halted_by_gate(ro));
+    assert_true(rf_rollout_rolling_back(ro));
+    assert_int_equal(rf_rollout_operator(ro, RF_OP_RESUME, 2000, &d, &err), RF_E_USAGE);
+    assert_non_null(strstr(err.msg, "gate"));
+    rf_rollout_free(ro);
+
+    /* A complete rollout cannot be rolled back. */
+    ro = start(x, 3);
+    (void)run_healthy(x, ro, 1000, 1000 + 40 * 86400);
+    assert_int_equal(rf_rollout_state_of(ro), RF_ROLLOUT_COMPLETE);
+    assert_int_equal(rf_rollout_operator(ro, RF_OP_ROLLBACK, 10 * 86400, &d, &err), RF_E_USAGE);
+    rf_rollout_free(ro);
+    fleet_free(x);
+}
+
 static void test_other_gates(void **state)
 {
     (void)state;
@@ -466,6 +541,18 @@ static void test_bad_plans(void **state)
     assert_non_null(strstr(err.msg, "GA"));
     assert_null(ro);
     fleet_free(x);
+
+    /* A plan in memory (the server keeps the plan text of each rollout). */
+    rf_plan p;
+    static const char good[] = "plan: fast\ncheckin_interval: 2s\nsilence_grace: 3s\n";
+    assert_int_equal(rf_plan_parse("mem", good, sizeof(good) - 1, &p, &err), RF_OK);
+    assert_string_equal(p.name, "fast");
+    assert_int_equal(p.checkin_interval_s, 2);
+    assert_int_equal(p.silence_grace_s, 3);
+    static const char bad[] = "plan: x\nwaves: []\n";
+    assert_int_equal(rf_plan_parse("mem", bad, sizeof(bad) - 1, &p, &err), RF_E_SCHEMA);
+    assert_string_equal(err.file, "mem");
+    assert_int_equal(err.line, 2);
 }
 
 int main(void)
@@ -476,6 +563,7 @@ int main(void)
         cmocka_unit_test(test_waves_delay_and_completion),
         cmocka_unit_test(test_hold_until_reports),
         cmocka_unit_test(test_halt_rollback_and_evidence),
+        cmocka_unit_test(test_operator_actions),
         cmocka_unit_test(test_other_gates),
         cmocka_unit_test(test_properties_random_fleets),
         cmocka_unit_test(test_determinism),
