@@ -53,7 +53,7 @@ typedef struct rf_blast_wave {
 typedef struct rf_blast_figures {
     uint64_t hosts;                        /* every host of the fleet */
     uint64_t eligible;                     /* hosts that get it in some wave */
-    uint64_t excluded[RF_BLAST_NREASONS];  /* hosts + eligible = sum of these */
+    uint64_t excluded[RF_BLAST_NREASONS];  /* eligible + all of these = hosts */
     uint64_t offline_hosts;                /* offline in all, excluded for another reason too */
     uint64_t internal_hosts, customer_hosts;
     uint32_t nwaves;                       /* the plan's */
@@ -89,8 +89,9 @@ typedef struct rf_blast rf_blast;
  * ranks drawn from `seed` (rf_rollout_new with t0 = 0). names may be NULL.
  * The result owns copies of everything it reports: plan, fleet and rel may
  * be freed or change once this returns. RF_E_USAGE for a missing argument,
- * the engine's error for a plan it refuses, RF_E_NOMEM. Caller frees *out
- * with rf_blast_free.
+ * the engine's error for a plan it refuses (rf_rollout_new), RF_E_NOMEM,
+ * RF_E_INTERNAL if the engine contradicts the plan. Caller frees *out with
+ * rf_blast_free.
  */
 rf_rc rf_blast_compute(const rf_plan *plan, const rf_fleet *fleet, const rf_release *rel,
                        uint64_t seed, const rf_blast_names *names, rf_blast **out,
@@ -108,7 +109,9 @@ const rf_blast_figures *rf_blast_figures_of(const rf_blast *b);
 rf_rc rf_blast_to_json(const rf_blast *b, char **out, rf_err *err) RF_WUR;
 
 /* The report as text (aligned tables, a bar chart of hosts per wave): what
- * `ringfence plan` prints. Control characters in names are escaped. */
+ * `ringfence plan` prints. Control characters in the file names, the
+ * channel and the sensor versions are escaped; tenant and wave names are
+ * printed as they are (fleet and plan files allow only A-Z a-z 0-9 _ . - % +). */
 void rf_blast_print(const rf_blast *b, FILE *fp);
 
 #ifdef __cplusplus
