@@ -142,7 +142,7 @@ typedef struct bench {
 
     /* enrollment */
     size_t enroll_next, enroll_end;
-    uint64_t enrolled, enroll_failed;
+    uint64_t enrolled;
     double enroll_s;
     stats est;
 
@@ -496,7 +496,7 @@ static int easy_common(bench *b, CURL *e, slot *s)
 static int prepare(bench *b, slot *s, const char *method, const char *path, const char *token,
                    const char *body)
 {
-    char url[BENCH_URL_MAX + 128], auth[BENCH_TOKEN_LEN + 32];
+    char url[BENCH_URL_MAX + 128];
     int n = snprintf(url, sizeof(url), "%s%s", b->base, path);
     if (n < 0 || (size_t)n >= sizeof(url))
         return -1;
@@ -508,6 +508,7 @@ static int prepare(bench *b, slot *s, const char *method, const char *path, cons
     s->errbuf[0] = '\0';
     struct curl_slist *h = curl_slist_append(NULL, "Expect:");
     if (h && token) {
+        char auth[BENCH_TOKEN_LEN + 32];
         snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
         struct curl_slist *t = curl_slist_append(h, auth);
         if (!t) {
@@ -759,7 +760,9 @@ static int state_save(bench *b)
 
 /* ---- the transfer loop ------------------------------------------------------------------- */
 
-static void count_failure(stats *st, const char *what, size_t host, long code, CURLcode cc,
+/* Count a failed request; the first one is kept in words. `who` names the
+ * host: its id, or its hostname while it enrolls. */
+static void count_failure(stats *st, const char *what, const char *who, long code, CURLcode cc,
                           const slot *s)
 {
     st->failed++;
@@ -767,23 +770,23 @@ static void count_failure(stats *st, const char *what, size_t host, long code, C
     if (st->first_failure[0])
         return;
     if (cc != CURLE_OK) {
-        snprintf(st->first_failure, sizeof(st->first_failure), "%s (host #%zu): %s", what, host,
+        snprintf(st->first_failure, sizeof(st->first_failure), "%s (%s): %s", what, who,
                  s->errbuf[0] ? s->errbuf : curl_easy_strerror(cc));
     } else {
         char msg[320];
         error_text(s, msg, sizeof(msg));
-        snprintf(st->first_failure, sizeof(st->first_failure), "%s (host #%zu): HTTP %ld: %s", what,
-                 host, code, msg);
+        snprintf(st->first_failure, sizeof(st->first_failure), "%s (%s): HTTP %ld: %s", what, who,
+                 code, msg);
     }
 }
 
 /* Common bookkeeping of a finished transfer; returns the HTTP status (0 on a
  * transport error, counted here). */
-static long finished(stats *st, slot *s, CURLcode cc, const char *what)
+static long finished(stats *st, slot *s, CURLcode cc, const char *what, const char *who)
 {
     if (cc != CURLE_OK) {
         st->curl_err[(unsigned)cc < 128 ? (unsigned)cc : 127]++;
-        count_failure(st, what, s->host, 0, cc, s);
+        count_failure(st, what, who, 0, cc, s);
         return 0;
     }
     long code = 0;
@@ -797,11 +800,13 @@ static long finished(stats *st, slot *s, CURLcode cc, const char *what)
 
 static void enroll_done(bench *b, slot *s, CURLcode cc)
 {
-    long code = finished(&b->est, s, cc, "POST /v1/enroll");
+    char who[32];
+    snprintf(who, sizeof(who), "hostname h%06zu", s->host + 1);
+    long code = finished(&b->est, s, cc, "POST /v1/enroll", who);
     if (code == 0)
         return;
     if (code != 201) {
-        count_failure(&b->est, "POST /v1/enroll", s->host, code, CURLE_OK, s);
+        count_failure(&b->est, "POST /v1/enroll", who, code, CURLE_OK, s);
         return;
     }
     json_t *o = s->overflow ? NULL : json_loadb(s->resp, s->len, 0, NULL);
@@ -809,7 +814,7 @@ static void enroll_done(bench *b, slot *s, CURLcode cc)
     const char *tok = json_string_value(json_object_get(o, "token"));
     if (!json_is_integer(id) || json_integer_value(id) <= 0 || !tok || !token_ok(tok)) {
         b->est.bad_body++;
-        count_failure(&b->est, "POST /v1/enroll: answer without host_id and token", s->host, code,
+        count_failure(&b->est, "POST /v1/enroll: answer without host_id and token", who, code,
                       CURLE_OK, s);
     } else {
         bhost *h = &b->hosts[s->host];
@@ -823,11 +828,13 @@ static void enroll_done(bench *b, slot *s, CURLcode cc)
 
 static void checkin_done(bench *b, slot *s, CURLcode cc)
 {
-    long code = finished(&b->st, s, cc, "POST /v1/checkin");
+    char who[48];
+    snprintf(who, sizeof(who), "host %" PRId64, b->hosts[s->host].id);
+    long code = finished(&b->st, s, cc, "POST /v1/checkin", who);
     if (code == 0)
         return;
     if (code != 200) {
-        count_failure(&b->st, "POST /v1/checkin", s->host, code, CURLE_OK, s);
+        count_failure(&b->st, "POST /v1/checkin", who, code, CURLE_OK, s);
         return;
     }
     /* The answer must be this host's: a mix-up between connections would
@@ -838,7 +845,7 @@ static void checkin_done(bench *b, slot *s, CURLcode cc)
         !json_is_array(json_object_get(o, "assignments"))) {
         b->st.bad_body++;
         count_failure(&b->st, "POST /v1/checkin: answer not this host's (host_id, assignments)",
-                      s->host, code, CURLE_OK, s);
+                      who, code, CURLE_OK, s);
     } else {
         b->st.ok++;
         b->st.sec_ok++;
@@ -936,6 +943,21 @@ static double run_phase(bench *b, job_kind kind, double deadline, double rate)
         }
         if (inflight == 0 && (stopping || nomore))
             break;
+        if (t >= tick) {
+            secs++;
+            if (kind == JOB_ENROLL)
+                fprintf(stderr, "bench-checkin: enroll %3us: %" PRIu64 "/%zu hosts, %" PRIu64
+                                "/s, %" PRIu64 " errors\n",
+                        secs, b->est.ok, b->enroll_end - b->from_state, st->sec_ok, st->sec_err);
+            else
+                fprintf(stderr, "bench-checkin: load %4us: %" PRIu64 " check-ins/s, %" PRIu64
+                                " errors, %zu in flight\n",
+                        secs, st->sec_ok, st->sec_err, inflight);
+            st->sec_ok = st->sec_err = 0;
+            tick += 1;
+            if (tick <= t)
+                tick = t + 1;
+        }
 
         int running = 0;
         CURLMcode mc = curl_multi_perform(b->multi, &running);
@@ -965,21 +987,6 @@ static double run_phase(bench *b, job_kind kind, double deadline, double rate)
             tend = now_s();
 
         t = now_s();
-        if (t >= tick) {
-            secs++;
-            if (kind == JOB_ENROLL)
-                fprintf(stderr, "bench-checkin: enroll %3us: %" PRIu64 "/%zu hosts, %" PRIu64
-                                "/s, %" PRIu64 " errors\n",
-                        secs, b->est.ok, b->enroll_end - b->from_state, st->sec_ok, st->sec_err);
-            else
-                fprintf(stderr, "bench-checkin: load %4us: %" PRIu64 " check-ins/s, %" PRIu64
-                                " errors, %zu in flight\n",
-                        secs, st->sec_ok, st->sec_err, inflight);
-            st->sec_ok = st->sec_err = 0;
-            tick += 1;
-            if (tick <= t)
-                tick = t + 1;
-        }
         if (freed && !stopping && !nomore && (rate <= 0 || credit >= 1))
             continue; /* refill before waiting */
         double wait = tick - t;
@@ -1069,7 +1076,8 @@ static int probe_checkin(bench *b)
     b->rr = 0;
     CURLcode c = curl_easy_perform(s->easy);
     if (c != CURLE_OK) {
-        fail_msg("POST %s/v1/checkin: %s", b->base, s->errbuf[0] ? s->errbuf : curl_easy_strerror(c));
+        fail_msg("POST %s/v1/checkin: %s", b->base,
+                 s->errbuf[0] ? s->errbuf : curl_easy_strerror(c));
         return -1;
     }
     long code = 0;
@@ -1094,7 +1102,7 @@ static void print_errors_text(const stats *st)
 {
     int any = 0;
     for (int c = 0; c < 600; c++) {
-        if (st->status[c] && (c < 200 || c > 299)) {
+        if ((c < 200 || c > 299) && st->status[c]) {
             printf("%s HTTP %d: %" PRIu64, any ? "," : "", c, st->status[c]);
             any = 1;
         }
@@ -1119,7 +1127,7 @@ static json_t *errors_json(const stats *st)
 {
     json_t *o = json_object(), *byst = json_object(), *bycurl = json_object();
     for (int c = 0; c < 600; c++) {
-        if (st->status[c] && (c < 200 || c > 299)) {
+        if ((c < 200 || c > 299) && st->status[c]) {
             char k[16];
             snprintf(k, sizeof(k), "%d", c);
             json_object_set_new(byst, k, json_integer((json_int_t)st->status[c]));
@@ -1163,7 +1171,8 @@ static void summary(bench *b)
             errors_json(&b->st));
         if (o && b->enrolled)
             json_object_set_new(o, "enroll",
-                                json_pack("{s:f,s:f,s:o}", "wall_s", b->enroll_s, "per_s", erate,
+                                json_pack("{s:f,s:f,s:I,s:o}", "wall_s", b->enroll_s, "per_s",
+                                          erate, "connections", (json_int_t)b->est.connects,
                                           "latency_ms", pct_json(&ep, b->est.nobs)));
         char *t = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(9)) : NULL;
         if (t)
@@ -1183,8 +1192,12 @@ static void summary(bench *b)
         printf("rate cap      %.0f check-ins/s\n", b->rate);
     printf("duration      %u s asked, %.2f s wall%s\n", b->duration_s, b->load_s,
            b->interrupted ? " (interrupted)" : "");
-    printf("requests      %" PRIu64 " (ok %" PRIu64 ", failed %" PRIu64 "), %" PRIu64 " connections opened\n",
+    printf("requests      %" PRIu64 " (ok %" PRIu64 ", failed %" PRIu64 "), %" PRIu64
+           " connections opened",
            req, b->st.ok, b->st.failed, b->st.connects);
+    if (b->enrolled)
+        printf(" (and %" PRIu64 " during enrollment)", b->est.connects);
+    printf("\n");
     printf("check-ins/s   %.0f sustained (ok / wall seconds)\n", rate);
     printf("latency ms    p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f  (%s, %" PRIu64
            " samples)\n",
@@ -1322,7 +1335,8 @@ static int parse_args(bench *b, int argc, char **argv)
         fail_msg("--tenant %s: 1..63 characters of [a-z0-9_-]", b->tenant);
         return -1;
     }
-    if (b->nsensors == 0 && (sensor_index(b, "7.11.18110") < 0 || sensor_index(b, "7.16.18605") < 0)) {
+    if (b->nsensors == 0 &&
+        (sensor_index(b, "7.11.18110") < 0 || sensor_index(b, "7.16.18605") < 0)) {
         fail_msg("out of memory");
         return -1;
     }
