@@ -282,7 +282,7 @@ static void policy(rfd_req *r, rf_store_tenant *t, const char *chs)
             }
             rfd_fail(r, 403,
                      "only tenant '%s' can change its policies (with its tenant-admin token); "
-                     "a %s token cannot",
+                     "a token of role %s cannot",
                      t->name, rfd_role_name(r->auth.role));
             return;
         }
@@ -1086,7 +1086,7 @@ static void start_rollout(rfd_req *r)
     int busy = cur && strcmp(cur->row.state, "running") == 0;
     int64_t busy_id = busy ? cur->id : 0;
     pthread_mutex_unlock(&s->ro_mu);
-    uint64_t last_good = rfd_current_version(s, rel.channel);
+    uint64_t last_good = rfd_current_version(s, rel.channel, NULL);
     if (busy) {
         rf_store_rollback(tx);
         rfd_fail(r, 409, "rollout %lld of channel %u is still running: halt it or let it finish",
@@ -1347,7 +1347,7 @@ void rfd_api_plan(rfd_req *r)
     row.release_id = rid;
     row.channel = rel.channel;
     row.content_version = rel.content_version;
-    row.last_good_version = rfd_current_version(s, rel.channel);
+    row.last_good_version = rfd_current_version(s, rel.channel, NULL);
     row.t0 = 0;
     row.seed = 1;
     row.fleet_max_host = rfd_hosts_max_id(s);

@@ -400,8 +400,9 @@ void rfd_api_checkin(rfd_req *r)
                    runs_v < rv) {
             assign(as, ch, rv, ro->target, "release"); /* not fetched yet: again */
         } else if (pol.mode != RF_POLICY_PAUSED) {
-            uint64_t cur = rfd_current_version(s, ch);
-            if (cur && runs_v < cur && cur != rv && !is_bad(&c, ch, cur)) {
+            uint64_t same;
+            uint64_t cur = rfd_current_version(s, ch, &same);
+            if (cur && runs_v < cur && runs_v != same && cur != rv && !is_bad(&c, ch, cur)) {
                 rfd_target_name(ch, cur, tgt, sizeof(tgt));
                 assign(as, ch, cur, tgt, "current");
             }
@@ -437,8 +438,9 @@ void rfd_api_checkin(rfd_req *r)
         if (seen)
             continue;
         done[ndone++] = ch;
-        uint64_t cur = rfd_current_version(s, ch);
-        if (cur && c.ch[i].version < cur && !is_bad(&c, ch, cur) &&
+        uint64_t same;
+        uint64_t cur = rfd_current_version(s, ch, &same);
+        if (cur && c.ch[i].version < cur && c.ch[i].version != same && !is_bad(&c, ch, cur) &&
             rfd_policy_allows_current(s, h->tenant_id, h->group, ch)) {
             rfd_target_name(ch, cur, tgt, sizeof(tgt));
             assign(as, ch, cur, tgt, "current");

@@ -410,8 +410,9 @@ static void dispatch(rfd_req *r)
     }
     unsigned allowed = roles_for(r->method, seg, n);
     if (!(allowed & r->auth.role)) {
-        rfd_fail(r, 403, "a %s token may not %s /v1/%s", rfd_role_name(r->auth.role), r->method,
-                 seg[0]);
+        const char *rn = rfd_role_name(r->auth.role);
+        rfd_fail(r, 403, "%s %s token may not %s /v1/%s", strchr("aeiou", rn[0]) ? "an" : "a", rn,
+                 r->method, seg[0]);
         return;
     }
     if (strcmp(seg[0], "checkin") == 0 && n == 1) {
@@ -673,13 +674,13 @@ rf_rc rfd_http_start(rfd_server *s, rf_err *err)
     unsigned threads = s->cfg.threads ? s->cfg.threads : 2;
     struct MHD_OptionItem ops[12];
     size_t no = 0;
+    ops[no++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, s};
     ops[no++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &ss};
     ops[no++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, threads, NULL};
     ops[no++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, 20000, NULL};
     ops[no++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, 60, NULL};
     ops[no++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT, 256 * 1024, NULL};
     ops[no++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_done, s};
-    ops[no++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, s};
     ops[no++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096, NULL};
     if (tls) {
         ops[no++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, cert};

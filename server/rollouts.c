@@ -248,11 +248,13 @@ static uint64_t ghash(int64_t t, const char *g)
 
 /*
  * Build a replica from its stored row: the fleet snapshot (hosts with id <=
- * fleet_max_host), the release's sensors, the plan, and an engine at t0.
- * Policies start as GA; the log's first entries set them.
+ * fleet_max_host), the release's sensors, the plan, the groups' policies
+ * and an engine at t0. The policies a rollout starts with are its log's
+ * first entries (from_log), or, for a rollout being created, the tenants'
+ * policies as the store has them now; the engine sizes its waves from them.
  */
 static rf_rc replica_build(rfd_server *s, rf_store_tx *tx, const rf_store_rollout *row,
-                           rfd_rollout **out, rf_err *err)
+                           int from_log, rfd_rollout **out, rf_err *err)
 {
     rf_rc rc;
     (void)s;
@@ -377,6 +379,29 @@ static rf_rc replica_build(rfd_server *s, rf_store_tx *tx, const rf_store_rollou
     ro->rel.inputs_required = rel.inputs_required;
     ro->rel.sensor_ok = ro->sensor_ok;
     ro->rel.emergency = row->emergency;
+    if (from_log) {
+        rf_store_log *pe = NULL;
+        size_t npe = 0;
+        rc = rf_store_log_read(tx, row->id, 0, 0, f->ngroups ? f->ngroups : 1, &pe, &npe, err);
+        for (size_t i = 0; !rc && i < npe && pe[i].kind == RF_LOG_POLICY; i++) {
+            if (pe[i].host < 0 || pe[i].host >= f->ngroups ||
+                policy_from_detail(pe[i].detail, &f->groups[pe[i].host].policy))
+                rc = rf_err_set(err, RF_E_INTERNAL, NULL, 0, 0,
+                                "rollout %lld: log entry %lld is not a policy of its fleet",
+                                (long long)row->id, (long long)pe[i].seq);
+            ro->applied_seq = pe[i].seq;
+        }
+        rf_store_log_free_array(pe, npe);
+    } else {
+        rf_store_policy *ps = NULL;
+        size_t np = 0;
+        rc = rf_store_policy_list(tx, row->channel, &ps, &np, err);
+        for (uint32_t g = 0; !rc && g < f->ngroups; g++)
+            policy_for(ps, np, ro->group_tenant[g], f->groups[g].name, &f->groups[g].policy);
+        free(ps);
+    }
+    if (rc)
+        goto fail;
     rc = rf_rollout_new(&ro->plan, &ro->fleet, &ro->rel, row->seed, row->t0, &ro->eng, err);
     if (rc)
         goto fail;
@@ -404,50 +429,61 @@ fail:
 }
 
 /* The channel's current version (what hosts outside a rollout get): raised
- * by a completed rollout or a rollback. Under ro_mu. */
+ * by a completed rollout or a rollback. A rollback version carries the
+ * content of an older version (same_as): a host that runs that one needs
+ * nothing. Under ro_mu. */
 typedef struct chan_cur {
     uint32_t channel;
     uint64_t version;
+    uint64_t same_as;
 } chan_cur;
 static chan_cur g_cur[256];
 static size_t g_ncur;
 
-static void set_current(uint32_t channel, uint64_t version)
+static void set_current(uint32_t channel, uint64_t version, uint64_t same_as)
 {
     for (size_t i = 0; i < g_ncur; i++) {
         if (g_cur[i].channel == channel) {
-            if (version > g_cur[i].version)
+            if (version > g_cur[i].version) {
                 g_cur[i].version = version;
+                g_cur[i].same_as = same_as;
+            }
             return;
         }
     }
     if (g_ncur < sizeof(g_cur) / sizeof(g_cur[0]))
-        g_cur[g_ncur++] = (chan_cur){channel, version};
+        g_cur[g_ncur++] = (chan_cur){channel, version, same_as};
 }
 
-uint64_t rfd_current_version(rfd_server *s, uint32_t channel)
+uint64_t rfd_current_version(rfd_server *s, uint32_t channel, uint64_t *same_as)
 {
-    uint64_t v = 0;
+    uint64_t v = 0, same = 0;
     pthread_mutex_lock(&s->ro_mu);
     for (size_t i = 0; i < g_ncur; i++)
-        if (g_cur[i].channel == channel)
+        if (g_cur[i].channel == channel) {
             v = g_cur[i].version;
+            same = g_cur[i].same_as;
+        }
     pthread_mutex_unlock(&s->ro_mu);
+    if (same_as)
+        *same_as = same;
     return v;
 }
 
 static void note_outcome(rfd_server *s, rfd_rollout *ro)
 {
     rf_rollout_state st = rf_rollout_state_of(ro->eng);
-    uint64_t v = 0;
-    if (st == RF_ROLLOUT_COMPLETE)
+    uint64_t v = 0, same = 0;
+    if (st == RF_ROLLOUT_COMPLETE) {
         v = ro->row.content_version;
-    else if (st == RF_ROLLOUT_HALTED && rf_rollout_rolling_back(ro->eng) && ro->rb_target[0])
+    } else if (st == RF_ROLLOUT_HALTED && rf_rollout_rolling_back(ro->eng) && ro->rb_target[0]) {
         v = rf_rollout_rollback_version(ro->eng);
+        same = ro->row.last_good_version;
+    }
     if (!v)
         return;
     pthread_mutex_lock(&s->ro_mu);
-    set_current(ro->row.channel, v);
+    set_current(ro->row.channel, v, same);
     pthread_mutex_unlock(&s->ro_mu);
 }
 
@@ -656,7 +692,7 @@ rf_rc rfd_rollout_attach(rfd_server *s, int64_t id, rf_err *err)
         return rc;
     }
     rfd_rollout *ro = NULL;
-    rc = replica_build(s, tx, &row, &ro, err);
+    rc = replica_build(s, tx, &row, 1, &ro, err);
     if (rc) {
         rf_store_rollout_free(&row);
         rf_store_rollback(tx);
@@ -698,16 +734,18 @@ rf_rc rfd_rollouts_load(rfd_server *s, rf_err *err)
         for (size_t j = i + 1; j < n; j++)
             newest &= rs[j].channel != rs[i].channel;
         if (!newest) {
-            uint64_t v = 0;
-            if (strcmp(rs[i].state, "complete") == 0)
+            uint64_t v = 0, same = 0;
+            if (strcmp(rs[i].state, "complete") == 0) {
                 v = rs[i].content_version;
-            else if (strcmp(rs[i].state, "rolling-back") == 0 && rs[i].last_good_version > 0)
+            } else if (strcmp(rs[i].state, "rolling-back") == 0 && rs[i].last_good_version > 0) {
                 v = (rs[i].content_version > rs[i].last_good_version ? rs[i].content_version
-                                                                     : rs[i].last_good_version) +
+                                                                      : rs[i].last_good_version) +
                     1;
+                same = rs[i].last_good_version;
+            }
             if (v) {
                 pthread_mutex_lock(&s->ro_mu);
-                set_current(rs[i].channel, v);
+                set_current(rs[i].channel, v, same);
                 pthread_mutex_unlock(&s->ro_mu);
             }
             continue;
@@ -752,45 +790,34 @@ rf_rc rfd_rollout_create(rfd_server *s, rf_store_tx *tx, rf_store_rollout *row,
     if (rc)
         return rc;
     rfd_rollout *ro = NULL;
-    rc = replica_build(s, tx, row, &ro, err);
+    rc = replica_build(s, tx, row, 0, &ro, err);
     if (rc)
         return rc;
-    rf_store_policy *ps = NULL;
-    size_t np = 0;
-    rc = rf_store_policy_list(tx, row->channel, &ps, &np, err);
-    if (rc)
-        goto fail;
     rf_store_log *e = calloc(ro->fleet.ngroups ? ro->fleet.ngroups : 1, sizeof(*e));
     if (!e) {
-        rc = rf_err_set(err, RF_E_NOMEM, NULL, 0, 0, "out of memory");
-        goto fail;
+        replica_free(ro);
+        return rf_err_set(err, RF_E_NOMEM, NULL, 0, 0, "out of memory");
     }
     size_t ne = 0;
     for (uint32_t g = 0; g < ro->fleet.ngroups; g++) {
-        rf_policy p;
-        policy_for(ps, np, ro->group_tenant[g], ro->fleet.groups[g].name, &p);
         e[ne].rollout_id = ro->id;
         e[ne].t = row->t0;
         e[ne].kind = RF_LOG_POLICY;
         e[ne].host = g;
-        e[ne].detail = policy_detail(&p);
+        e[ne].detail = policy_detail(&ro->fleet.groups[g].policy);
         ne++;
     }
     if (ne)
         rc = rf_store_log_append(tx, e, ne, err);
-    for (size_t i = 0; i < ne && !rc; i++) {
-        int used;
-        rc = apply(s, ro, &e[i], &used, NULL, err);
-    }
+    if (!rc && ne)
+        ro->applied_seq = e[ne - 1].seq;
     rf_store_log_free_array(e, ne);
-    free(ps);
-    if (rc)
-        goto fail;
+    if (rc) {
+        replica_free(ro);
+        return rc;
+    }
     *out = ro;
     return RF_OK;
-fail:
-    replica_free(ro);
-    return rc;
 }
 
 void rfd_rollout_install(rfd_server *s, rfd_rollout *ro)
@@ -1464,24 +1491,15 @@ rf_rc rfd_blast_of(rfd_server *s, rf_store_tx *tx, const rf_store_rollout *row,
                    const char *template_type, char **json, rf_err *err)
 {
     rfd_rollout *ro = NULL;
-    rf_rc rc = replica_build(s, tx, row, &ro, err);
+    rf_rc rc = replica_build(s, tx, row, 0, &ro, err);
     if (rc)
         return rc;
-    rf_store_policy *ps = NULL;
-    size_t np = 0;
-    rc = rf_store_policy_list(tx, row->channel, &ps, &np, err);
-    if (!rc) {
-        for (uint32_t g = 0; g < ro->fleet.ngroups; g++)
-            policy_for(ps, np, ro->group_tenant[g], ro->fleet.groups[g].name,
-                       &ro->fleet.groups[g].policy);
-        rf_blast_names names = {NULL, template_type, "live fleet", NULL, 1};
-        rf_blast *b = NULL;
-        rc = rf_blast_compute(&ro->plan, &ro->fleet, &ro->rel, row->seed, &names, &b, err);
-        if (!rc)
-            rc = rf_blast_to_json(b, json, err);
-        rf_blast_free(b);
-    }
-    free(ps);
+    rf_blast_names names = {NULL, template_type, "live fleet", NULL, 1};
+    rf_blast *b = NULL;
+    rc = rf_blast_compute(&ro->plan, &ro->fleet, &ro->rel, row->seed, &names, &b, err);
+    if (!rc)
+        rc = rf_blast_to_json(b, json, err);
+    rf_blast_free(b);
     replica_free(ro);
     return rc;
 }

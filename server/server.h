@@ -267,8 +267,9 @@ void rfd_rollout_install(rfd_server *s, rfd_rollout *ro);
 void rfd_rollout_discard(rfd_rollout *ro);
 /* After the commit of an operator action: ok 0 rebuilds the replica. */
 void rfd_rollout_committed(rfd_server *s, rfd_rollout *ro, int ok);
-/* The version hosts outside a rollout get (0: none yet). */
-uint64_t rfd_current_version(rfd_server *s, uint32_t channel);
+/* The version hosts outside a rollout get (0: none yet); *same_as (may be
+ * NULL) the older version whose content it carries (a rollback), or 0. */
+uint64_t rfd_current_version(rfd_server *s, uint32_t channel, uint64_t *same_as);
 /* The workspace a release was validated against (its stored manifests). */
 struct rf_workspace;
 rf_rc rfd_release_workspace(const char *manifests, struct rf_workspace **out, rf_err *err);
