@@ -43,7 +43,8 @@ typedef enum rf_store_backend {
  * pool: connections kept for transactions (0: 4). A SQLite file already
  * opened by another process for serving is refused with RF_E_IO when
  * `exclusive` is set. A database with a newer schema than this build is
- * RF_E_UNSUPPORTED. Caller frees with rf_store_close.
+ * RF_E_UNSUPPORTED. Caller frees with rf_store_close, once every
+ * transaction has ended.
  */
 rf_rc rf_store_open(const char *url, unsigned pool, int exclusive, rf_store **out,
                     rf_err *err) RF_WUR;
@@ -57,6 +58,14 @@ int rf_store_schema_version(rf_store *st);
  * IMMEDIATE; PostgreSQL READ COMMITTED with row locks where needed). Blocks
  * while every pooled connection is in use. Caller ends it with commit or
  * rollback exactly once; both free the handle, whatever they return.
+ * A read transaction (write 0) sees one snapshot (PostgreSQL: REPEATABLE
+ * READ READ ONLY) and refuses changes with RF_E_USAGE.
+ *
+ * A database error spoils the transaction, as PostgreSQL does: later calls
+ * in it fail and commit rolls it back (RF_E_IO). Usage errors, lookups that
+ * find nothing and the "exists already" RF_E_SCHEMA of the create calls
+ * leave it usable; a reference to a missing row (a host for an unknown
+ * tenant: RF_E_NOTFOUND) does not.
  */
 rf_rc rf_store_begin(rf_store *st, int write, rf_store_tx **out, rf_err *err) RF_WUR;
 rf_rc rf_store_commit(rf_store_tx *tx, rf_err *err) RF_WUR;
@@ -118,7 +127,9 @@ rf_rc rf_store_host_get(rf_store_tx *tx, int64_t id, rf_store_host *out, rf_err 
 /* Hosts with id <= max_id (0: all), by id. Caller frees *out with free(). */
 rf_rc rf_store_host_list(rf_store_tx *tx, int64_t max_id, rf_store_host **out, size_t *n,
                          rf_err *err) RF_WUR;
-/* Batched last-seen update: one statement per host, one transaction. */
+/* Batched last-seen update, in the caller's transaction (SQLite: one
+ * statement per host; PostgreSQL: one for the batch). A host listed twice
+ * gets its last time; ids that are not hosts are skipped. */
 rf_rc rf_store_host_seen(rf_store_tx *tx, const int64_t *ids, const int64_t *times, size_t n,
                          rf_err *err) RF_WUR;
 
@@ -231,7 +242,8 @@ typedef struct rf_store_log {
 #define RF_LOG_OP_ROLLBACK 42
 
 /* Append entries in order; each gets the next seq of its rollout (written
- * back into e[i].seq). */
+ * back into e[i].seq, only on RF_OK). Values must be finite (RF_E_USAGE);
+ * an unknown rollout is RF_E_NOTFOUND. */
 rf_rc rf_store_log_append(rf_store_tx *tx, rf_store_log *e, size_t n, rf_err *err) RF_WUR;
 /*
  * Entries of a rollout with seq > after, in seq order, at most `limit`
@@ -256,7 +268,8 @@ typedef struct rf_store_inbox {
 
 rf_rc rf_store_inbox_put(rf_store_tx *tx, const rf_store_inbox *e, size_t n,
                          rf_err *err) RF_WUR;
-/* Remove and return up to `limit` entries, oldest first. Caller frees *out. */
+/* Remove and return up to `limit` entries (0: all), oldest first; entries
+ * another transaction is taking are skipped. Caller frees *out with free(). */
 rf_rc rf_store_inbox_take(rf_store_tx *tx, size_t limit, rf_store_inbox **out, size_t *n,
                           rf_err *err) RF_WUR;
 
