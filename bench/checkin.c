@@ -1399,9 +1399,11 @@ int main(int argc, char **argv)
         b->enroll_next = b->nall;
         b->enroll_end = b->nhosts;
         b->nall = b->nhosts;
-        fprintf(stderr, "bench-checkin: enrolling %zu hosts in tenant %s (%zu from %s)\n",
-                b->nhosts - b->from_state, b->tenant, b->from_state,
-                b->state_path ? b->state_path : "no state file");
+        fprintf(stderr, "bench-checkin: enrolling %zu hosts in tenant %s", b->nhosts - b->from_state,
+                b->tenant);
+        if (b->from_state)
+            fprintf(stderr, " (%zu more from %s)", b->from_state, b->state_path);
+        fputc('\n', stderr);
         b->enroll_s = run_phase(b, JOB_ENROLL, 0, 0);
         if (b->enroll_s < 0)
             goto out;

@@ -1,0 +1,245 @@
+#!/usr/bin/env bash
+# bench-checkin.sh — measure ringfenced's check-in path on this machine: a
+# fresh database in a temporary directory (SQLite, or with --pg a throwaway
+# PostgreSQL from scripts/pg-test.sh), one `ringfenced serve --quiet` on a
+# free loopback port, bench-checkin against it, then the server's own view:
+# its /metrics latency histogram and its memory (VmHWM, VmRSS). Everything
+# it started is stopped and removed on exit, whatever the exit.
+#
+#   scripts/bench-checkin.sh BUILD_DIR [--pg] [--hosts N] [--duration S]
+#                            [--concurrency C]
+#
+# Defaults: 100,000 hosts, 30 s, 64 check-ins in flight. The figures are
+# printed, never judged: exit 0 when every request succeeded, 1 when some
+# failed or the server did not stop cleanly, 2 for usage and setup errors.
+# Every wait is bounded.
+set -euo pipefail
+
+here=$(cd -- "$(dirname -- "$0")" && pwd)
+
+usage() {
+  echo "usage: scripts/bench-checkin.sh BUILD_DIR [--pg] [--hosts N] [--duration S] [--concurrency C]" >&2
+  exit 2
+}
+
+[ $# -ge 1 ] || usage
+build=$1
+shift
+pg=0 hosts=100000 duration=30 concurrency=64
+while [ $# -gt 0 ]; do
+  case "$1" in
+  --pg) pg=1 ;;
+  --hosts) [ $# -ge 2 ] || usage; hosts=$2; shift ;;
+  --duration) [ $# -ge 2 ] || usage; duration=$2; shift ;;
+  --concurrency) [ $# -ge 2 ] || usage; concurrency=$2; shift ;;
+  *) usage ;;
+  esac
+  shift
+done
+for v in "$hosts" "$duration" "$concurrency"; do
+  case "$v" in '' | *[!0-9]*) usage ;; esac
+done
+
+server_bin=$build/bin/ringfenced
+bench_bin=""
+for c in "$build/bin/bench-checkin" "$build/bench-checkin"; do
+  if [ -x "$c" ]; then bench_bin=$c; break; fi
+done
+if [ ! -x "$server_bin" ]; then
+  echo "bench-checkin.sh: $server_bin not found (build first: cmake --build $build)" >&2
+  exit 2
+fi
+if [ -z "$bench_bin" ]; then
+  echo "bench-checkin.sh: bench-checkin not found in $build/bin or $build" >&2
+  exit 2
+fi
+
+tmp=$(mktemp -d /tmp/ringfence-bench.XXXXXX)
+server_pid=""
+pg_dir=""
+
+# Stop the server: SIGTERM, at most 30 s to exit, then SIGKILL. Prints how it
+# ended; returns 0 when it exited by itself with status 0.
+stop_server() {
+  [ -n "$server_pid" ] || return 0
+  local pid=$server_pid rc=0 i
+  server_pid=""
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 300; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    echo "bench-checkin.sh: ringfenced (pid $pid) did not stop 30 s after SIGTERM; killed" >&2
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    return 1
+  fi
+  wait "$pid" 2>/dev/null || rc=$?
+  if [ "$rc" -ne 0 ]; then
+    echo "bench-checkin.sh: ringfenced exited with status $rc after SIGTERM" >&2
+    return 1
+  fi
+  return 0
+}
+
+# shellcheck disable=SC2317 # called by the EXIT trap
+cleanup() {
+  stop_server || true
+  if [ -n "$pg_dir" ]; then
+    "$here/pg-test.sh" stop "$pg_dir" >/dev/null 2>&1 || true
+  fi
+  rm -rf -- "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 2' INT TERM
+
+# GET http://127.0.0.1:PORT/PATH to stdout, at most 5 s, no proxy.
+http_get() {
+  if command -v curl >/dev/null 2>&1; then
+    curl -sf --noproxy '*' --max-time 5 "http://127.0.0.1:$1$2"
+  else
+    python3 - "$1" "$2" <<'EOF'
+import sys, urllib.request
+o = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+sys.stdout.write(o.open("http://127.0.0.1:%s%s" % (sys.argv[1], sys.argv[2]), timeout=5).read().decode())
+EOF
+  fi
+}
+
+# A loopback port nothing listens on (the server may still lose it to a race:
+# start_server tries again).
+free_port() {
+  local p i
+  for ((i = 0; i < 50; i++)); do
+    p=$((20000 + RANDOM % 40000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      echo "$p"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# Start `ringfenced serve` on a free port and wait (at most 30 s) for
+# /healthz. Sets server_pid and port.
+start_server() {
+  local try i
+  for ((try = 0; try < 3; try++)); do
+    port=$(free_port) || break
+    "$server_bin" serve --db "$db" --listen "127.0.0.1:$port" --quiet \
+      >"$tmp/server.log" 2>&1 &
+    server_pid=$!
+    for ((i = 0; i < 300; i++)); do
+      if ! kill -0 "$server_pid" 2>/dev/null; then
+        wait "$server_pid" 2>/dev/null || true
+        server_pid=""
+        break
+      fi
+      if http_get "$port" /healthz >/dev/null 2>&1; then
+        return 0
+      fi
+      sleep 0.1
+    done
+    if [ -n "$server_pid" ]; then
+      echo "bench-checkin.sh: ringfenced did not answer /healthz within 30 s" >&2
+      cat "$tmp/server.log" >&2
+      return 1
+    fi
+  done
+  echo "bench-checkin.sh: ringfenced did not start; its log:" >&2
+  cat "$tmp/server.log" >&2
+  return 1
+}
+
+# The server's request latency histogram from /metrics, as a table.
+print_metrics() {
+  local m
+  if ! m=$(http_get "$port" /metrics); then
+    echo "bench-checkin.sh: GET /metrics failed" >&2
+    return 1
+  fi
+  echo "server /metrics (every request since start, enrollment included):"
+  printf '%s\n' "$m" | awk '
+    /^ringfenced_request_duration_seconds_bucket/ {
+      match($0, /le="[^"]*"/); le = substr($0, RSTART + 4, RLENGTH - 5)
+      n++; les[n] = le; cum[n] = $2
+    }
+    /^ringfenced_request_duration_seconds_count/ { total = $2 }
+    /^ringfenced_request_duration_seconds_sum/ { sum = $2 }
+    /^ringfenced_(checkins|enrollments|reports_logged|reports_dropped)_total / ||
+    /^ringfenced_requests_total/ || /^ringfenced_hosts / { print "  " $0 }
+    END {
+      if (total == 0) { print "  (no requests)"; exit }
+      printf "  request latency: %d requests, mean %.3f ms\n", total, sum * 1000 / total
+      prev = 0
+      for (i = 1; i <= n; i++) {
+        lab = les[i] == "+Inf" ? "    +Inf" : sprintf("%8.2f", les[i] * 1000)
+        printf "    le %s ms  %10d  %6.2f%%  (cumulative %7.3f%%)\n", lab, cum[i] - prev,
+               (cum[i] - prev) * 100 / total, cum[i] * 100 / total
+        prev = cum[i]
+      }
+    }'
+}
+
+if [ "$pg" -eq 1 ]; then
+  pg_dir=$tmp/pg
+  mkdir -p -- "$pg_dir"
+  pg_port=$(free_port) || { echo "bench-checkin.sh: no free port for PostgreSQL" >&2; exit 2; }
+  if ! db=$("$here/pg-test.sh" start "$pg_dir" "$pg_port"); then
+    echo "bench-checkin.sh: could not start PostgreSQL (scripts/pg-test.sh)" >&2
+    exit 2
+  fi
+  db=$(printf '%s\n' "$db" | tail -n 1)
+else
+  db=$tmp/ringfence.db
+fi
+
+if ! "$server_bin" init --db "$db" >"$tmp/init.out" 2>"$tmp/init.err"; then
+  echo "bench-checkin.sh: ringfenced init failed:" >&2
+  cat "$tmp/init.err" >&2
+  exit 2
+fi
+token=$(head -n 1 "$tmp/init.out")
+
+port=""
+start_server || exit 2
+backend=SQLite
+[ "$pg" -eq 1 ] && backend=PostgreSQL
+echo "bench-checkin.sh: ringfenced pid $server_pid on 127.0.0.1:$port, $backend ($db)," \
+  "$(nproc) cores" >&2
+echo "bench-checkin.sh: $bench_bin --hosts $hosts --duration $duration --concurrency $concurrency" >&2
+
+bench_rc=0
+"$bench_bin" --url "http://127.0.0.1:$port" --admin-token "$token" --hosts "$hosts" \
+  --duration "$duration" --concurrency "$concurrency" || bench_rc=$?
+
+echo
+server_alive=1
+if ! kill -0 "$server_pid" 2>/dev/null; then
+  server_alive=0
+  echo "bench-checkin.sh: ringfenced died during the run; its log:" >&2
+  tail -n 50 "$tmp/server.log" >&2
+  wait "$server_pid" 2>/dev/null || echo "bench-checkin.sh: exit status $?" >&2
+  server_pid=""
+fi
+if [ "$server_alive" -eq 1 ]; then
+  print_metrics || true
+  echo "server memory (/proc/$server_pid/status):"
+  grep -E '^(VmHWM|VmRSS):' "/proc/$server_pid/status" | sed 's/^/  /'
+fi
+
+stopped_ok=1
+stop_server || stopped_ok=0
+if [ -s "$tmp/server.log" ]; then
+  echo "bench-checkin.sh: the server logged (--quiet: errors only):" >&2
+  tail -n 20 "$tmp/server.log" >&2
+fi
+
+if [ "$bench_rc" -ne 0 ]; then
+  exit "$bench_rc"
+fi
+if [ "$server_alive" -eq 0 ] || [ "$stopped_ok" -eq 0 ]; then
+  exit 1
+fi
+exit 0
