@@ -27,5 +27,6 @@ int cmd_keys(int argc, char **argv, const char *workspace);
 int cmd_repo(int argc, char **argv, const char *workspace);
 int cmd_plan(int argc, char **argv, const char *workspace);
 int cmd_sim(int argc, char **argv, const char *workspace);
+int cmd_audit(int argc, char **argv, const char *workspace);
 
 #endif

@@ -32,6 +32,7 @@ static const struct command {
     {"repo", cmd_repo, "keep, sign and publish the TUF repository agents update from"},
     {"plan", cmd_plan, "show a release's blast radius over a fleet before it starts"},
     {"sim", cmd_sim, "simulate a release over a whole fleet with the rollout engine"},
+    {"audit", cmd_audit, "verify or list the control plane's hash-chained audit log"},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 

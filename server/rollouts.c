@@ -917,6 +917,13 @@ static rf_rc lead_one(rfd_server *s, rfd_rollout *ro, rf_store_inbox *in, size_t
     size_t ne = 0, cap = nin + 64;
     rf_store_policy *ps = NULL;
     size_t np = 0;
+    /* Lock the log first: what follow() reads and what this tick appends are
+     * then contiguous, whatever other instances and operators write. */
+    rc = rf_store_rollout_lock(tx, ro->id, NULL, err);
+    if (rc) {
+        rf_store_rollback(tx);
+        return rc;
+    }
     pthread_rwlock_wrlock(&ro->lock);
     rc = follow(s, tx, ro, err);
     if (rc)
@@ -1252,8 +1259,11 @@ void rfd_tick(rfd_server *s)
 rf_rc rfd_rollout_operate(rfd_server *s, rf_store_tx *tx, rfd_rollout *ro, rf_operator_op op,
                           int64_t now, rf_decision *out, rf_err *err)
 {
+    rf_rc rc = rf_store_rollout_lock(tx, ro->id, NULL, err);
+    if (rc)
+        return rc;
     pthread_rwlock_wrlock(&ro->lock);
-    rf_rc rc = follow(s, tx, ro, err);
+    rc = follow(s, tx, ro, err);
     if (rc)
         goto out;
     /* Try it on the engine first: a refusal changes nothing. */

@@ -241,6 +241,13 @@ typedef struct rf_store_log {
 #define RF_LOG_OP_RESUME 41
 #define RF_LOG_OP_ROLLBACK 42
 
+/* Lock a rollout's log for the rest of the write transaction (PostgreSQL: its
+ * row; SQLite: the write lock is the database's) and return its last seq, so
+ * that reading the log and then appending to it happen with no entry of
+ * another transaction in between. RF_E_NOTFOUND for an unknown rollout. */
+rf_rc rf_store_rollout_lock(rf_store_tx *tx, int64_t rollout_id, int64_t *last_seq,
+                            rf_err *err) RF_WUR;
+
 /* Append entries in order; each gets the next seq of its rollout (written
  * back into e[i].seq, only on RF_OK). Values must be finite (RF_E_USAGE);
  * an unknown rollout is RF_E_NOTFOUND. */

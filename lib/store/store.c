@@ -691,6 +691,22 @@ out:
     return rc;
 }
 
+rf_rc rf_store_rollout_lock(rf_store_tx *tx, int64_t rollout_id, int64_t *last_seq,
+                            rf_err *err)
+{
+    rf_rc rc = tx_ready(tx, 1, __func__, err);
+    if (rc != RF_OK)
+        return rc;
+    if (rollout_id <= 0)
+        return usage(err, __func__, "a rollout id is required");
+    /* Reserving no seq takes the same row lock an append takes. */
+    int64_t last = 0;
+    rc = tx->st->ops->log_reserve(tx, rollout_id, 0, &last, err);
+    if (rc == RF_OK && last_seq)
+        *last_seq = last;
+    return rc;
+}
+
 rf_rc rf_store_log_read(rf_store_tx *tx, int64_t rollout_id, int64_t after, int kinds_min,
                         size_t limit, rf_store_log **out, size_t *n, rf_err *err)
 {
