@@ -943,6 +943,23 @@ static void test_log(void **state)
     OK(rf_store_log_append(tx, more, 0, &E));
     commit(tx);
 
+    /* The lock reserves nothing: it tells the last seq, the next append
+     * follows it, and an unknown rollout or a read transaction is refused. */
+    tx = begin(f->st, 1);
+    int64_t last = -1;
+    OK(rf_store_rollout_lock(tx, a, &last, &E));
+    assert_int_equal(last, 5);
+    OK(rf_store_rollout_lock(tx, a, NULL, &E));
+    FAILS(RF_E_NOTFOUND, "424242", rf_store_rollout_lock(tx, 424242, &last, &E));
+    rf_store_rollback(tx);
+    tx = begin(f->st, 0);
+    FAILS(RF_E_USAGE, NULL, rf_store_rollout_lock(tx, a, &last, &E));
+    rf_store_rollback(tx);
+    tx = begin(f->st, 1);
+    OK(rf_store_rollout_lock(tx, b, &last, &E));
+    assert_int_equal(last, 2);
+    rf_store_rollback(tx);
+
     tx = begin(f->st, 0);
     rf_store_log *got = NULL;
     size_t n = 0;
