@@ -51,8 +51,12 @@ static rf_rc add_locked(rfd_server *s, const rf_store_host *h)
     snprintf(x->group, sizeof(x->group), "%s", h->group);
     snprintf(x->sensor_version, sizeof(x->sensor_version), "%s", h->sensor_version);
     int64_t seen = h->last_seen ? h->last_seen : h->enrolled;
-    atomic_store(&x->last_seen, seen);
     atomic_store(&x->flushed, seen);
+    /* A host is not silent for the time this server was not running: its
+     * silence clock starts again when the server does. */
+    if (seen < s->started)
+        seen = s->started;
+    atomic_store(&x->last_seen, seen);
     pthread_mutex_init(&x->mu, NULL);
     s->hosts[s->nhosts++] = x;
     s->host_index[h->id] = (int64_t)s->nhosts;
@@ -121,4 +125,40 @@ int64_t rfd_hosts_max_id(rfd_server *s)
             m = s->hosts[i]->id;
     pthread_rwlock_unlock(&s->hosts_lock);
     return m;
+}
+
+/*
+ * Take the last-seen times other instances flushed to the store (several
+ * ringfenced on one PostgreSQL): the leader's silence sweep must not call a
+ * host silent that checks in through another instance. Only later times
+ * are taken.
+ */
+void rfd_hosts_refresh_seen(rfd_server *s)
+{
+    rf_store_tx *tx;
+    rf_err err;
+    if (rf_store_begin(s->store, 0, &tx, &err) != RF_OK)
+        return;
+    rf_store_host *hs = NULL;
+    size_t n = 0;
+    rf_rc rc = rf_store_host_list(tx, 0, &hs, &n, &err);
+    rf_store_rollback(tx);
+    if (rc) {
+        rfd_log(s, "reading last-seen times: %s", err.msg);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        rfd_host *h = rfd_host_find(s, hs[i].id);
+        if (!h) {
+            (void)rfd_host_add(s, &hs[i]);
+            continue;
+        }
+        int64_t cur = atomic_load(&h->last_seen);
+        while (hs[i].last_seen > cur &&
+               !atomic_compare_exchange_weak(&h->last_seen, &cur, hs[i].last_seen))
+            ;
+        if (hs[i].last_seen > atomic_load(&h->flushed))
+            atomic_store(&h->flushed, hs[i].last_seen);
+    }
+    free(hs);
 }

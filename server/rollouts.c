@@ -1186,7 +1186,14 @@ void rfd_tick(rfd_server *s)
         return;
     }
 
-    /* The leader: reports from other instances too. */
+    /* The leader: last-seen times and reports from other instances too. */
+    static int64_t last_seen_refresh;
+    int64_t every = s->plan.silence_grace_s / 2;
+    every = every < 1 ? 1 : every > 5 ? 5 : every;
+    if (rf_store_backend_of(s->store) == RF_STORE_POSTGRES && now - last_seen_refresh >= every) {
+        last_seen_refresh = now;
+        rfd_hosts_refresh_seen(s);
+    }
     rf_store_inbox *in = NULL;
     size_t nin = 0;
     {

@@ -247,6 +247,8 @@ rfd_host *rfd_host_find(rfd_server *s, int64_t id); /* borrowed; NULL if unknown
 rf_rc rfd_host_add(rfd_server *s, const rf_store_host *h); /* after commit */
 void rfd_hosts_free(rfd_server *s);
 int64_t rfd_hosts_max_id(rfd_server *s);
+/* Last-seen times flushed by other instances (PostgreSQL), taken if later. */
+void rfd_hosts_refresh_seen(rfd_server *s);
 
 /* rollouts.c */
 rf_rc rfd_rollouts_load(rfd_server *s, rf_err *err);
