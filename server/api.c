@@ -1224,28 +1224,44 @@ void rfd_api_rollouts(rfd_req *r, char **seg, size_t nseg)
     pthread_mutex_lock(&s->ro_mu);
     rfd_rollout *ro = id ? rfd_rollout_by_id(s, id) : NULL;
     pthread_mutex_unlock(&s->ro_mu);
-    if (!ro) {
-        rfd_fail(r, 404, "no rollout '%s'%s", seg[1],
-                 id ? " (or it is not the newest of its channel)" : "");
-        return;
-    }
     rf_store_tx *tx;
     rf_err err;
+    rfd_rollout *old = NULL;
+    if (!ro && id) {
+        /* Not the newest of its channel: read it back from its log. */
+        rf_rc rc = rfd_rollout_transient(s, id, &old, &err);
+        if (rc && rc != RF_E_NOTFOUND) {
+            rfd_store_fail(r, &err);
+            return;
+        }
+        ro = old;
+    }
+    if (!ro) {
+        rfd_fail(r, 404, "no rollout '%s'", seg[1]);
+        return;
+    }
     if (nseg == 2) {
+        json_t *j = NULL;
         if (strcmp(r->method, "GET")) {
             rfd_fail(r, 405, "use GET");
-            return;
-        }
-        if (rf_store_begin(s->store, 0, &tx, &err) != RF_OK) {
+        } else if (rf_store_begin(s->store, 0, &tx, &err) != RF_OK) {
             rfd_store_fail(r, &err);
-            return;
+        } else {
+            j = rfd_rollout_json(s, tx, ro, &err);
+            rf_store_rollback(tx);
+            if (!j)
+                rfd_store_fail(r, &err);
+            else
+                rfd_reply(r, 200, j);
         }
-        json_t *j = rfd_rollout_json(s, tx, ro, &err);
-        rf_store_rollback(tx);
-        if (!j)
-            rfd_store_fail(r, &err);
-        else
-            rfd_reply(r, 200, j);
+        rfd_rollout_discard(old);
+        return;
+    }
+    if (old) {
+        rfd_rollout_discard(old);
+        rfd_fail(r, strcmp(r->method, "POST") ? 405 : 409,
+                 "rollout %lld is not the newest of its channel: nothing can change it now",
+                 (long long)id);
         return;
     }
     if (nseg != 3) {

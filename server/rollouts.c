@@ -679,7 +679,8 @@ static void retire_old(rfd_server *s, rfd_rollout *ro)
     }
 }
 
-rf_rc rfd_rollout_attach(rfd_server *s, int64_t id, rf_err *err)
+/* A replica of rollout `id` rebuilt from the store: its row, fleet and log. */
+static rf_rc load_replica(rfd_server *s, int64_t id, rfd_rollout **out, rf_err *err)
 {
     rf_store_tx *tx;
     rf_rc rc = rf_store_begin(s->store, 0, &tx, err);
@@ -693,13 +694,11 @@ rf_rc rfd_rollout_attach(rfd_server *s, int64_t id, rf_err *err)
     }
     rfd_rollout *ro = NULL;
     rc = replica_build(s, tx, &row, 1, &ro, err);
+    rf_store_rollout_free(&row); /* the replica keeps copies */
     if (rc) {
-        rf_store_rollout_free(&row);
         rf_store_rollback(tx);
         return rc;
     }
-    row.plan = NULL; /* the replica's row holds its own copy */
-    rf_store_rollout_free(&row);
     pthread_rwlock_wrlock(&ro->lock);
     rc = follow(s, tx, ro, err);
     pthread_rwlock_unlock(&ro->lock);
@@ -708,11 +707,26 @@ rf_rc rfd_rollout_attach(rfd_server *s, int64_t id, rf_err *err)
         replica_free(ro);
         return rc;
     }
+    *out = ro;
+    return RF_OK;
+}
+
+rf_rc rfd_rollout_attach(rfd_server *s, int64_t id, rf_err *err)
+{
+    rfd_rollout *ro = NULL;
+    rf_rc rc = load_replica(s, id, &ro, err);
+    if (rc)
+        return rc;
     pthread_mutex_lock(&s->ro_mu);
     retire_old(s, ro);
     install(s, ro);
     pthread_mutex_unlock(&s->ro_mu);
     return RF_OK;
+}
+
+rf_rc rfd_rollout_transient(rfd_server *s, int64_t id, rfd_rollout **out, rf_err *err)
+{
+    return load_replica(s, id, out, err);
 }
 
 rf_rc rfd_rollouts_load(rfd_server *s, rf_err *err)

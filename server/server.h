@@ -267,6 +267,9 @@ rf_rc rfd_rollout_create(rfd_server *s, rf_store_tx *tx, rf_store_rollout *row,
                          rfd_rollout **out, rf_err *err);
 void rfd_rollout_install(rfd_server *s, rfd_rollout *ro);
 void rfd_rollout_discard(rfd_rollout *ro);
+/* A replica of any rollout (an older one of its channel, for reading), not
+ * installed: the caller frees it with rfd_rollout_discard. */
+rf_rc rfd_rollout_transient(rfd_server *s, int64_t id, rfd_rollout **out, rf_err *err);
 /* After the commit of an operator action: ok 0 rebuilds the replica. */
 void rfd_rollout_committed(rfd_server *s, rfd_rollout *ro, int ok);
 /* The version hosts outside a rollout get (0: none yet); *same_as (may be
