@@ -356,7 +356,8 @@ void rfd_api_checkin(rfd_req *r)
     rfd_rollout *ros[64];
     if (nro > 64)
         nro = 64;
-    memcpy(ros, s->ro, nro * sizeof(*ros));
+    if (nro)
+        memcpy(ros, s->ro, nro * sizeof(*ros));
     pthread_mutex_unlock(&s->ro_mu);
 
     for (size_t i = 0; i < nro; i++) {

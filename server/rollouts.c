@@ -1181,7 +1181,7 @@ void rfd_tick(rfd_server *s)
         pthread_mutex_lock(&s->ro_mu);
         size_t nro = s->nro;
         rfd_rollout **ros = malloc((nro ? nro : 1) * sizeof(*ros));
-        if (ros)
+        if (ros && nro)
             memcpy(ros, s->ro, nro * sizeof(*ros));
         pthread_mutex_unlock(&s->ro_mu);
         for (size_t i = 0; ros && i < nro; i++) {
@@ -1231,7 +1231,7 @@ void rfd_tick(rfd_server *s)
     pthread_mutex_lock(&s->ro_mu);
     size_t nro = s->nro;
     rfd_rollout **ros = malloc((nro ? nro : 1) * sizeof(*ros));
-    if (ros)
+    if (ros && nro)
         memcpy(ros, s->ro, nro * sizeof(*ros));
     pthread_mutex_unlock(&s->ro_mu);
     for (size_t i = 0; ros && i < nro; i++) {
