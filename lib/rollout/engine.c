@@ -407,10 +407,15 @@ rf_decide rf_rollout_step(rf_rollout *ro, int64_t now, rf_decision *out)
     int64_t baked = now - ro->opened[w];
     /* Reports needed: the plan's minimum, but never more than half the
      * wave's hosts that can take it now (a small wave cannot supply more,
-     * and tenants with a GA delay take it only later). */
+     * and tenants with a GA delay take it only later) ... */
     uint64_t need = wv->min_reports;
     if (need > ro->wave_prompt[w] / 2)
         need = ro->wave_prompt[w] / 2;
+    /* ... and never none while it has hosts that can take it now: a wave of
+     * one host that crashed on the release would otherwise pass on no
+     * evidence at all. */
+    if (need == 0 && wv->min_reports > 0 && ro->wave_prompt[w] > 0)
+        need = 1;
     fill_evidence(ro, &out->ev, "bake", (double)baked, (double)bake_of(ro, w),
                   ro->wave_took[w], ro->wave_hosts[w]);
     int empty = ro->wave_hosts[w] == 0;

@@ -286,6 +286,32 @@ static void test_hold_until_reports(void **state)
     assert_int_equal(rf_rollout_wave_opened(ro, 1), 1701);
     rf_rollout_free(ro);
     fleet_free(x);
+
+    /* A wave of one host is never promoted without a report from it: no
+     * evidence is not good evidence (a host that crashed cannot report). */
+    x = fleet_new(7);
+    ro = start(x, 3);
+    uint32_t w, one = UINT32_MAX;
+    for (uint32_t h = 0; h < x->f.nhosts; h++)
+        if (rf_rollout_host_wave(ro, h, &w) == RF_EXCL_NONE && x->f.host_group[h] == 0)
+            one = h;
+    assert_true(one != UINT32_MAX);
+    int64_t t = 1000;
+    while (rf_rollout_wave(ro) < 2 && t < 1000 + 86400) {
+        if (rf_rollout_assignment(ro, one, t, 0) == RF_ASSIGN_RELEASE) {
+            rf_health_report r = {t, one, RF_REPORT_TOOK, 1, 0};
+            rf_rollout_observe(ro, &r); /* took it, then never reported again */
+        }
+        (void)rf_rollout_step(ro, t, &d);
+        t += 60;
+    }
+    uint32_t wone;
+    (void)rf_rollout_host_wave(ro, one, &wone);
+    assert_true(rf_rollout_wave(ro) <= wone);
+    assert_int_equal(rf_rollout_state_of(ro), RF_ROLLOUT_RUNNING);
+    assert_non_null(strstr(d.reason, "0 of 1 reports"));
+    rf_rollout_free(ro);
+    fleet_free(x);
 }
 
 static void test_halt_rollback_and_evidence(void **state)
