@@ -1143,6 +1143,9 @@ static void start_rollout(rfd_req *r)
     if (RAND_bytes((unsigned char *)&row.seed, sizeof(row.seed)) != 1)
         row.seed = rf_now_ns();
     row.t0 = r->now;
+    /* The fleet is every host enrolled so far, through any instance. */
+    if (rf_store_backend_of(s->store) == RF_STORE_POSTGRES)
+        rfd_hosts_refresh_seen(s);
     row.fleet_max_host = rfd_hosts_max_id(s);
     snprintf(row.state, sizeof(row.state), "running");
     row.plan = s->plan_text;
@@ -1366,6 +1369,8 @@ void rfd_api_plan(rfd_req *r)
     row.last_good_version = rfd_current_version(s, rel.channel, NULL);
     row.t0 = 0;
     row.seed = 1;
+    if (rf_store_backend_of(s->store) == RF_STORE_POSTGRES)
+        rfd_hosts_refresh_seen(s);
     row.fleet_max_host = rfd_hosts_max_id(s);
     row.plan = s->plan_text;
     char *json = NULL;

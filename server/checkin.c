@@ -257,19 +257,26 @@ static const chan_state *find_chan(const checkin *c, uint32_t channel)
 
 static int is_bad(const checkin *c, uint32_t channel, uint64_t version)
 {
+    if (!c)
+        return 0;
     for (uint32_t i = 0; i < c->nbad; i++)
         if (c->bad[i].channel == channel && c->bad[i].version == version)
             return 1;
     return 0;
 }
 
-static void assign(json_t *arr, uint32_t channel, uint64_t version, const char *target,
-                   const char *kind)
+void rfd_assign(json_t *arr, uint32_t channel, uint64_t version, const char *target,
+                const char *kind)
 {
     json_t *o = json_pack("{s:I,s:I,s:s}", "channel", (json_int_t)channel, "content_version",
                           (json_int_t)version, "kind", kind);
     json_object_set_new(o, "target", target && *target ? json_string(target) : json_null());
     json_array_append_new(arr, o);
+}
+
+static int bad_cb(const void *ctx, uint32_t channel, uint64_t version)
+{
+    return is_bad(ctx, channel, version);
 }
 
 static void queue(rfd_server *s, const rfd_rollout *ro, int64_t t, rf_report_kind k, int64_t idx,
@@ -388,25 +395,22 @@ void rfd_api_checkin(rfd_req *r)
         if (!internal && pol.mode == RF_POLICY_PINNED) {
             if (pol.pinned_version && runs_v != pol.pinned_version) {
                 rfd_target_name(ch, pol.pinned_version, tgt, sizeof(tgt));
-                assign(as, ch, pol.pinned_version, tgt, "pinned");
+                rfd_assign(as, ch, pol.pinned_version, tgt, "pinned");
             }
         } else if (a == RF_ASSIGN_RELEASE) {
             if (!(atomic_fetch_or(&ro->queued[idx], RFD_F_TOOK) & RFD_F_TOOK) && live)
                 queue(s, ro, now, RF_REPORT_TOOK, idx, 1, 0);
-            assign(as, ch, rv, ro->target, "release");
+            rfd_assign(as, ch, rv, ro->target, "release");
         } else if (a == RF_ASSIGN_ROLLBACK) {
             if (runs_v != rbv)
-                assign(as, ch, rbv, ro->rb_target, ro->rb_target[0] ? "rollback" : "remove");
+                rfd_assign(as, ch, rbv, ro->rb_target, ro->rb_target[0] ? "rollback" : "remove");
         } else if (took && !runs && !is_bad(&c, ch, rv) && st != RF_ROLLOUT_HALTED &&
                    runs_v < rv) {
-            assign(as, ch, rv, ro->target, "release"); /* not fetched yet: again */
-        } else if (pol.mode != RF_POLICY_PAUSED) {
-            uint64_t same;
-            uint64_t cur = rfd_current_version(s, ch, &same);
-            if (cur && runs_v < cur && runs_v != same && cur != rv && !is_bad(&c, ch, cur)) {
-                rfd_target_name(ch, cur, tgt, sizeof(tgt));
-                assign(as, ch, cur, tgt, "current");
-            }
+            rfd_assign(as, ch, rv, ro->target, "release"); /* not fetched yet: again */
+        } else if (a == RF_ASSIGN_NONE && !took) {
+            /* Not its turn in this rollout (a wave not open yet, a GA
+             * delay, excluded): what it may have outside it. */
+            rfd_current_assign(s, h, ch, runs_v, bad_cb, &c, now, as);
         }
 
         if (!live)
@@ -431,23 +435,17 @@ void rfd_api_checkin(rfd_req *r)
     }
 
     /* Channels where this host is in no rollout: the current version. */
-    for (uint32_t i = 0; i < c.nch; i++) {
-        uint32_t ch = c.ch[i].channel;
+    uint32_t chs[64];
+    size_t nchs = rfd_current_channels(s, chs, 64);
+    for (size_t i = 0; i < nchs; i++) {
         int seen = 0;
         for (size_t j = 0; j < ndone; j++)
-            seen |= done[j] == ch;
+            seen |= done[j] == chs[i];
         if (seen)
             continue;
-        done[ndone++] = ch;
-        uint64_t same;
-        uint64_t cur = rfd_current_version(s, ch, &same);
-        if (cur && c.ch[i].version < cur && c.ch[i].version != same && !is_bad(&c, ch, cur) &&
-            rfd_policy_allows_current(s, h->tenant_id, h->group, ch)) {
-            rfd_target_name(ch, cur, tgt, sizeof(tgt));
-            assign(as, ch, cur, tgt, "current");
-        }
+        const chan_state *cs = find_chan(&c, chs[i]);
+        rfd_current_assign(s, h, chs[i], cs ? cs->version : 0, bad_cb, &c, now, as);
     }
-    rfd_current_for_new(s, h, done, ndone, as);
 
     atomic_fetch_add(&s->m.assignments, json_array_size(as));
     rfd_reply(r, 200,

@@ -143,7 +143,9 @@ json_t *rfd_body_object(rfd_req *r, const char *const *allowed)
         return NULL;
     }
     const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Type");
-    if (ct && strncasecmp(ct, "application/json", 16) != 0) {
+    /* application/json, optionally with parameters ("; charset=utf-8"). */
+    if (ct && (strncasecmp(ct, "application/json", 16) != 0 ||
+               (ct[16] != '\0' && ct[16] != ';' && ct[16] != ' '))) {
         rfd_fail(r, 415, "Content-Type is '%s'; send application/json", ct);
         return NULL;
     }
@@ -575,6 +577,43 @@ static void on_done(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
 }
 
+/*
+ * Percent-decoding of the path and query, in place. A decoded NUL would cut
+ * the C string short ("acme%00x" read as "acme"), so it becomes 0x01, a
+ * byte no name, id or file name accepts: such a request is refused, never
+ * taken for a shorter one.
+ */
+static int hexval(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls;
+    (void)c;
+    char *w = s;
+    for (const char *r = s; *r; r++) {
+        int hi, lo;
+        if (r[0] == '%' && (hi = hexval((unsigned char)r[1])) >= 0 &&
+            (lo = hexval((unsigned char)r[2])) >= 0) {
+            char v = (char)(hi * 16 + lo);
+            *w++ = v ? v : '\x01';
+            r += 2;
+        } else {
+            *w++ = *r;
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - s);
+}
+
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     rfd_server *s = cls;
@@ -672,10 +711,11 @@ rf_rc rfd_http_start(rfd_server *s, rf_err *err)
     if (tls)
         flags |= MHD_USE_TLS;
     unsigned threads = s->cfg.threads ? s->cfg.threads : 2;
-    struct MHD_OptionItem ops[12];
+    struct MHD_OptionItem ops[16];
     size_t no = 0;
     ops[no++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, s};
     ops[no++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &ss};
+    ops[no++] = (struct MHD_OptionItem){MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape, NULL};
     ops[no++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, threads, NULL};
     ops[no++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, 20000, NULL};
     ops[no++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, 60, NULL};

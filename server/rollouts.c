@@ -113,42 +113,6 @@ static int policy_from_detail(const char *detail, rf_policy *p)
     return 0;
 }
 
-/* A stored policy as the engine's. */
-static void policy_of_row(const rf_store_policy *sp, rf_policy *p)
-{
-    memset(p, 0, sizeof(*p));
-    p->mode = strcmp(sp->mode, "early") == 0    ? RF_POLICY_EARLY
-              : strcmp(sp->mode, "pinned") == 0 ? RF_POLICY_PINNED
-              : strcmp(sp->mode, "paused") == 0 ? RF_POLICY_PAUSED
-                                                : RF_POLICY_GA;
-    p->ga_delay_s = sp->ga_delay_s;
-    p->pinned_version = sp->pinned_version;
-    p->emergency_opt_in = sp->emergency_opt_in;
-}
-
-/* The policy a group gets from a channel's policy rows: its own, else the
- * tenant's "*", else GA without delay. */
-static void policy_for(const rf_store_policy *ps, size_t n, int64_t tenant, const char *group,
-                       rf_policy *out)
-{
-    const rf_store_policy *star = NULL;
-    for (size_t i = 0; i < n; i++) {
-        if (ps[i].tenant_id != tenant)
-            continue;
-        if (strcmp(ps[i].group, group) == 0) {
-            policy_of_row(&ps[i], out);
-            return;
-        }
-        if (strcmp(ps[i].group, "*") == 0)
-            star = &ps[i];
-    }
-    if (star) {
-        policy_of_row(star, out);
-        return;
-    }
-    memset(out, 0, sizeof(*out));
-}
-
 static int policy_eq(const rf_policy *a, const rf_policy *b)
 {
     return a->mode == b->mode && a->ga_delay_s == b->ga_delay_s &&
@@ -397,7 +361,7 @@ static rf_rc replica_build(rfd_server *s, rf_store_tx *tx, const rf_store_rollou
         size_t np = 0;
         rc = rf_store_policy_list(tx, row->channel, &ps, &np, err);
         for (uint32_t g = 0; !rc && g < f->ngroups; g++)
-            policy_for(ps, np, ro->group_tenant[g], f->groups[g].name, &f->groups[g].policy);
+            rfd_policy_for(ps, np, ro->group_tenant[g], f->groups[g].name, &f->groups[g].policy);
         free(ps);
     }
     if (rc)
@@ -428,63 +392,18 @@ fail:
     return rc;
 }
 
-/* The channel's current version (what hosts outside a rollout get): raised
- * by a completed rollout or a rollback. A rollback version carries the
- * content of an older version (same_as): a host that runs that one needs
- * nothing. Under ro_mu. */
-typedef struct chan_cur {
-    uint32_t channel;
-    uint64_t version;
-    uint64_t same_as;
-} chan_cur;
-static chan_cur g_cur[256];
-static size_t g_ncur;
-
-static void set_current(uint32_t channel, uint64_t version, uint64_t same_as)
-{
-    for (size_t i = 0; i < g_ncur; i++) {
-        if (g_cur[i].channel == channel) {
-            if (version > g_cur[i].version) {
-                g_cur[i].version = version;
-                g_cur[i].same_as = same_as;
-            }
-            return;
-        }
-    }
-    if (g_ncur < sizeof(g_cur) / sizeof(g_cur[0]))
-        g_cur[g_ncur++] = (chan_cur){channel, version, same_as};
-}
-
-uint64_t rfd_current_version(rfd_server *s, uint32_t channel, uint64_t *same_as)
-{
-    uint64_t v = 0, same = 0;
-    pthread_mutex_lock(&s->ro_mu);
-    for (size_t i = 0; i < g_ncur; i++)
-        if (g_cur[i].channel == channel) {
-            v = g_cur[i].version;
-            same = g_cur[i].same_as;
-        }
-    pthread_mutex_unlock(&s->ro_mu);
-    if (same_as)
-        *same_as = same;
-    return v;
-}
-
+/* A completed rollout makes its release the channel's current version; a
+ * rollback makes the rollback version current (it carries the last good
+ * content). */
 static void note_outcome(rfd_server *s, rfd_rollout *ro)
 {
     rf_rollout_state st = rf_rollout_state_of(ro->eng);
-    uint64_t v = 0, same = 0;
-    if (st == RF_ROLLOUT_COMPLETE) {
-        v = ro->row.content_version;
-    } else if (st == RF_ROLLOUT_HALTED && rf_rollout_rolling_back(ro->eng) && ro->rb_target[0]) {
-        v = rf_rollout_rollback_version(ro->eng);
-        same = ro->row.last_good_version;
-    }
-    if (!v)
-        return;
-    pthread_mutex_lock(&s->ro_mu);
-    set_current(ro->row.channel, v, same);
-    pthread_mutex_unlock(&s->ro_mu);
+    if (st == RF_ROLLOUT_COMPLETE)
+        rfd_current_set(s, ro->row.channel, ro->row.content_version, 0,
+                        rf_rollout_wave_opened(ro->eng, ro->plan.nwaves - 1));
+    else if (st == RF_ROLLOUT_HALTED && rf_rollout_rolling_back(ro->eng) && ro->rb_target[0])
+        rfd_current_set(s, ro->row.channel, rf_rollout_rollback_version(ro->eng),
+                        ro->row.last_good_version, 0);
 }
 
 /*
@@ -741,32 +660,24 @@ rf_rc rfd_rollouts_load(rfd_server *s, rf_err *err)
     rf_store_rollback(tx);
     if (rc)
         return rc;
-    /* The outcome of every older rollout sets the channels' current versions;
-     * the newest of each channel gets a replica. */
-    for (size_t i = 0; i < n; i++) {
-        int newest = 1;
-        for (size_t j = i + 1; j < n; j++)
-            newest &= rs[j].channel != rs[i].channel;
-        if (!newest) {
-            uint64_t v = 0, same = 0;
-            if (strcmp(rs[i].state, "complete") == 0) {
-                v = rs[i].content_version;
-            } else if (strcmp(rs[i].state, "rolling-back") == 0 && rs[i].last_good_version > 0) {
-                v = (rs[i].content_version > rs[i].last_good_version ? rs[i].content_version
-                                                                      : rs[i].last_good_version) +
-                    1;
-                same = rs[i].last_good_version;
-            }
-            if (v) {
-                pthread_mutex_lock(&s->ro_mu);
-                set_current(rs[i].channel, v, same);
-                pthread_mutex_unlock(&s->ro_mu);
-            }
-            continue;
+    /* Each channel's current version comes from its newest rollouts: from
+     * the newest complete one on (older ones were overtaken), each read back
+     * from its log in order; the newest of each channel gets a replica. */
+    for (size_t i = 0; i < n && !rc; i++) {
+        int newest = 1, overtaken = 0;
+        for (size_t j = i + 1; j < n; j++) {
+            if (rs[j].channel != rs[i].channel)
+                continue;
+            newest = 0;
+            overtaken |= strcmp(rs[j].state, "complete") == 0;
         }
-        rc = rfd_rollout_attach(s, rs[i].id, err);
-        if (rc)
-            break;
+        if (newest) {
+            rc = rfd_rollout_attach(s, rs[i].id, err);
+        } else if (!overtaken) {
+            rfd_rollout *old = NULL;
+            rc = load_replica(s, rs[i].id, &old, err);
+            replica_free(old);
+        }
     }
     for (size_t i = 0; i < n; i++)
         rf_store_rollout_free(&rs[i]);
@@ -978,7 +889,7 @@ static rf_rc lead_one(rfd_server *s, rfd_rollout *ro, rf_store_inbox *in, size_t
             goto out;
         for (uint32_t g = 0; g < ro->fleet.ngroups; g++) {
             rf_policy p;
-            policy_for(ps, np, ro->group_tenant[g], ro->fleet.groups[g].name, &p);
+            rfd_policy_for(ps, np, ro->group_tenant[g], ro->fleet.groups[g].name, &p);
             if (!policy_eq(&p, &ro->fleet.groups[g].policy))
                 PUSH(RF_LOG_POLICY, g, 0, 0, policy_detail(&p));
         }
@@ -1390,130 +1301,6 @@ json_t *rfd_rollout_json(rfd_server *s, rf_store_tx *tx, rfd_rollout *ro, rf_err
     json_object_set_new(o, "halted_by_gate", json_boolean(rf_rollout_halted_by_gate(ro->eng)));
     pthread_rwlock_unlock(&ro->lock);
     return o;
-}
-
-/* ---- hosts outside every rollout: the channels' current versions ------------------------ */
-
-/* Policies of the channels that have a current version, for hosts that are
- * in no rollout's fleet. Reloaded when this instance changes one, and by the
- * ticker every few seconds (another instance may have). Under ro_mu. */
-static rf_store_policy *g_pol;
-static size_t g_npol;
-static int g_pol_stale = 1;
-
-void rfd_policies_changed(rfd_server *s)
-{
-    pthread_mutex_lock(&s->ro_mu);
-    g_pol_stale = 1;
-    pthread_mutex_unlock(&s->ro_mu);
-}
-
-static void policies_reload(rfd_server *s)
-{
-    pthread_mutex_lock(&s->ro_mu);
-    int stale = g_pol_stale;
-    size_t nch = g_ncur;
-    uint32_t chs[sizeof(g_cur) / sizeof(g_cur[0])];
-    for (size_t i = 0; i < nch; i++)
-        chs[i] = g_cur[i].channel;
-    pthread_mutex_unlock(&s->ro_mu);
-    if (!stale)
-        return;
-    rf_store_tx *tx;
-    if (rf_store_begin(s->store, 0, &tx, NULL) != RF_OK)
-        return;
-    rf_store_policy *all = NULL;
-    size_t nall = 0;
-    int ok = 1;
-    for (size_t i = 0; i < nch && ok; i++) {
-        rf_store_policy *ps = NULL;
-        size_t n = 0;
-        if (rf_store_policy_list(tx, chs[i], &ps, &n, NULL) != RF_OK) {
-            ok = 0;
-            break;
-        }
-        rf_store_policy *m = realloc(all, (nall + n + 1) * sizeof(*m));
-        if (!m) {
-            free(ps);
-            ok = 0;
-            break;
-        }
-        all = m;
-        if (n)
-            memcpy(all + nall, ps, n * sizeof(*ps));
-        nall += n;
-        free(ps);
-    }
-    rf_store_rollback(tx);
-    if (!ok) {
-        free(all);
-        return;
-    }
-    pthread_mutex_lock(&s->ro_mu);
-    free(g_pol);
-    g_pol = all;
-    g_npol = nall;
-    g_pol_stale = 0;
-    pthread_mutex_unlock(&s->ro_mu);
-}
-
-int rfd_policy_allows_current(rfd_server *s, int64_t tenant, const char *group, uint32_t channel)
-{
-    rf_policy p;
-    pthread_mutex_lock(&s->ro_mu);
-    size_t n = 0;
-    /* the rows of this channel */
-    rf_store_policy *rows = NULL;
-    for (size_t i = 0; i < g_npol; i++)
-        if (g_pol[i].channel == channel) {
-            if (!rows)
-                rows = &g_pol[i];
-            n = (size_t)(&g_pol[i] - rows) + 1;
-        }
-    policy_for(rows ? rows : g_pol, rows ? n : 0, tenant, group, &p);
-    pthread_mutex_unlock(&s->ro_mu);
-    return p.mode == RF_POLICY_GA || p.mode == RF_POLICY_EARLY;
-}
-
-void rfd_current_for_new(rfd_server *s, const rfd_host *h, const uint32_t *done, size_t ndone,
-                         json_t *as)
-{
-    chan_cur cur[sizeof(g_cur) / sizeof(g_cur[0])];
-    pthread_mutex_lock(&s->ro_mu);
-    size_t n = g_ncur;
-    memcpy(cur, g_cur, n * sizeof(*cur));
-    pthread_mutex_unlock(&s->ro_mu);
-    for (size_t i = 0; i < n; i++) {
-        int seen = 0;
-        for (size_t j = 0; j < ndone; j++)
-            seen |= done[j] == cur[i].channel;
-        if (seen || !rfd_policy_allows_current(s, h->tenant_id, h->group, cur[i].channel))
-            continue;
-        char tgt[256];
-        rfd_target_name(cur[i].channel, cur[i].version, tgt, sizeof(tgt));
-        json_t *o = json_pack("{s:I,s:I,s:s,s:s}", "channel", (json_int_t)cur[i].channel,
-                              "content_version", (json_int_t)cur[i].version, "kind", "current",
-                              "target", tgt);
-        json_array_append_new(as, o);
-    }
-}
-
-void rfd_tick_policies(rfd_server *s)
-{
-    static int64_t last;
-    int64_t now = (int64_t)time(NULL);
-    if (now - last >= 5) {
-        last = now;
-        rfd_policies_changed(s);
-    }
-    policies_reload(s);
-}
-
-void rfd_policies_free(void)
-{
-    free(g_pol);
-    g_pol = NULL;
-    g_npol = 0;
 }
 
 /* ---- the blast radius of a release on the fleet as it is now ---------------------------- */

@@ -232,6 +232,9 @@ void rfd_log(rfd_server *s, const char *fmt, ...) RF_PRINTF(2, 3);
 int rfd_group_name_ok(const char *s); /* [a-z0-9_-]{1,63} */
 /* "channels/<channel>/<version>.rfc", the TUF target of a content version. */
 void rfd_target_name(uint32_t channel, uint64_t version, char *buf, size_t n);
+/* Append one assignment {channel, content_version, target, kind} to `as`. */
+void rfd_assign(json_t *as, uint32_t channel, uint64_t version, const char *target,
+                const char *kind);
 
 /* tokens.c: create (returns the token text once), authenticate */
 rf_rc rfd_token_issue(rfd_server *s, rf_store_tx *tx, const char *role, const char *name,
@@ -272,20 +275,35 @@ void rfd_rollout_discard(rfd_rollout *ro);
 rf_rc rfd_rollout_transient(rfd_server *s, int64_t id, rfd_rollout **out, rf_err *err);
 /* After the commit of an operator action: ok 0 rebuilds the replica. */
 void rfd_rollout_committed(rfd_server *s, rfd_rollout *ro, int ok);
-/* The version hosts outside a rollout get (0: none yet); *same_as (may be
- * NULL) the older version whose content it carries (a rollback), or 0. */
-uint64_t rfd_current_version(rfd_server *s, uint32_t channel, uint64_t *same_as);
 /* The workspace a release was validated against (its stored manifests). */
 struct rf_workspace;
 rf_rc rfd_release_workspace(const char *manifests, struct rf_workspace **out, rf_err *err);
-/* Policies for hosts in no rollout. */
+
+/* current.c: the channels' current versions, and the policies that govern
+ * what a host gets outside a rollout. */
+void rfd_policy_of_row(const rf_store_policy *sp, rf_policy *p);
+/* The policy of a group from a channel's rows: its own, else the tenant's
+ * "*", else GA without delay. */
+void rfd_policy_for(const rf_store_policy *ps, size_t n, int64_t tenant, const char *group,
+                    rf_policy *out);
+/* Raise the channel's current version; same_as: the version whose content
+ * a rollback version carries (0 for a release), ga_open: when the release's
+ * last GA wave opened (ignored for a rollback, which keeps its content's). */
+void rfd_current_set(rfd_server *s, uint32_t channel, uint64_t version, uint64_t same_as,
+                     int64_t ga_open);
+/* The current version (0: none yet); *same_as (may be NULL) as above. */
+uint64_t rfd_current_version(rfd_server *s, uint32_t channel, uint64_t *same_as);
+/* Append to `as` what host h, running version `runs` of channel, is to take
+ * outside any rollout: its pin, or the current version when its policy
+ * allows it now; bad(ctx, ch, v) says whether the host marked v bad. */
+void rfd_current_assign(rfd_server *s, const rfd_host *h, uint32_t channel, uint64_t runs,
+                        int (*bad)(const void *ctx, uint32_t ch, uint64_t v), const void *ctx,
+                        int64_t now, json_t *as);
+/* Channels that have a current version (at most max). */
+size_t rfd_current_channels(rfd_server *s, uint32_t *out, size_t max);
 void rfd_policies_changed(rfd_server *s);
 void rfd_tick_policies(rfd_server *s);
 void rfd_policies_free(void);
-int rfd_policy_allows_current(rfd_server *s, int64_t tenant, const char *group,
-                              uint32_t channel);
-void rfd_current_for_new(rfd_server *s, const rfd_host *h, const uint32_t *done, size_t ndone,
-                         json_t *as);
 /* GET /v1/plan: the blast radius (JSON, caller frees) of row's release. */
 rf_rc rfd_blast_of(rfd_server *s, rf_store_tx *tx, const rf_store_rollout *row,
                    const char *template_type, char **json, rf_err *err);

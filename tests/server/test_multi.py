@@ -142,9 +142,8 @@ class MultiTest(H.ServerCase):
         H.run(["psql", self.url, "-q", "-c", "CREATE DATABASE %s" % name])
         return self.url.rsplit("/", 1)[0] + "/" + name
 
-    @unittest.expectedFailure
     def test_2_fleet_of_a_rollout_started_on_another_instance(self):
-        # BUG: the fleet snapshot of a rollout is "the hosts enrolled at its
+        # Regression: the fleet snapshot of a rollout is "the hosts enrolled at its
         # start" (docs/design-server.md), but start_rollout takes its upper
         # host id from the starting instance's memory (rfd_hosts_max_id):
         # hosts enrolled through the other instance that never checked in

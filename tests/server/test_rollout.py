@@ -227,9 +227,8 @@ class RolloutTest(H.ServerCase):
         self.assertAuditVerifies(self.srv.db, "after release 4")
         self.done.add(1)
 
-    @unittest.expectedFailure
     def test_1b_late_pinned_host_gets_its_pin(self):
-        # BUG: a host of the pinned tenant (pinned to 4) enrolled after the
+        # Regression: a host of the pinned tenant (pinned to 4) enrolled after the
         # rollout of 4 completed gets no assignment: its first POST /v1/checkin
         # {"sensor_version": "7.16.18605", "health": {...}} (no content yet)
         # answers "assignments": [].
@@ -242,9 +241,8 @@ class RolloutTest(H.ServerCase):
         a = self.new_host("pinned", "late")
         self.assertEqual([(k, v) for _, k, _, v in a.received], [("pinned", 4)])
 
-    @unittest.expectedFailure
     def test_1c_late_delayed_host_keeps_the_delay(self):
-        # BUG: a host of the delayed tenant (GA, 1 h delay) enrolled after
+        # Regression: a host of the delayed tenant (GA, 1 h delay) enrolled after
         # release 4 completed gets 4 at its first check-in ("kind":
         # "current"), minutes after the GA wave opened, while the tenant's
         # other hosts wait out the hour: rfd_policy_allows_current ignores
@@ -254,9 +252,8 @@ class RolloutTest(H.ServerCase):
         a = self.new_host("delayed", "late")
         self.assertEqual(a.received, [])
 
-    @unittest.expectedFailure
     def test_1e_paused_host_outside_the_rollout_gets_nothing(self):
-        # BUG: for up to 5 s after a rollout completes, a host of the paused
+        # Regression: for up to 5 s after a rollout completes, a host of the paused
         # tenant that is in no rollout (enrolled after the start) is given
         # the release: its POST /v1/checkin answers {"kind": "current",
         # "content_version": 4}. The policies of hosts outside every rollout
@@ -271,9 +268,8 @@ class RolloutTest(H.ServerCase):
                          "saw the end" % (
             self.watcher.agent.checkins, got[0][0] - self.watcher.end_t if got else 0))
 
-    @unittest.expectedFailure
     def test_1d_host_reporting_version_0_gets_the_current_version(self):
-        # BUG: a host outside every rollout that lists the channel with
+        # Regression: a host outside every rollout that lists the channel with
         # version 0 (it has nothing yet) is never given the channel's current
         # version, while a host that leaves the channel out is: after release
         # 4 completed, POST /v1/checkin {"sensor_version": "7.11.18110",
@@ -375,9 +371,8 @@ class RolloutTest(H.ServerCase):
         self.assertAuditVerifies(self.srv.db, "after the halted release 6")
         self.done.add(2)
 
-    @unittest.expectedFailure
     def test_2b_delayed_tenant_keeps_its_delay(self):
-        # BUG: the delayed tenant (GA, ga_delay_h 1) gets release 4's content
+        # Regression: the delayed tenant (GA, ga_delay_h 1) gets release 4's content
         # within a minute of release 4's GA wave opening: once release 6 is
         # halted, its hosts' check-ins are answered {"kind": "current",
         # "content_version": 7} — version 7 is the rollback version, which
@@ -469,9 +464,8 @@ class RolloutTest(H.ServerCase):
 class SmallInternalRingTest(H.ServerCase):
     """One internal host: a wave of one host needs no report to bake."""
 
-    @unittest.expectedFailure
     def test_a_crash_on_the_only_internal_host_stops_the_release(self):
-        # BUG (lib/rollout/engine.c, rf_rollout_step): a wave needs
+        # Regression (lib/rollout/engine.c, rf_rollout_step): a wave needs
         # min(min_reports, prompt hosts / 2) reports to bake, which is 0 for a
         # wave of one host; so a wave whose only host took the release and
         # crashed (silent, then reverted by its boot guard) bakes on time
