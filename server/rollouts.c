@@ -842,6 +842,7 @@ static rf_rc lead_one(rfd_server *s, rfd_rollout *ro, rf_store_inbox *in, size_t
     size_t ne = 0, cap = nin + 64;
     rf_store_policy *ps = NULL;
     size_t np = 0;
+    uint32_t *tr = NULL, *co = NULL; /* this sweep's silent hosts, treated and control */
     /* Lock the log first: what follow() reads and what this tick appends are
      * then contiguous, whatever other instances and operators write. */
     rc = rf_store_rollout_lock(tx, ro->id, NULL, err);
@@ -893,15 +894,38 @@ static rf_rc lead_one(rfd_server *s, rfd_rollout *ro, rf_store_inbox *in, size_t
             if (!policy_eq(&p, &ro->fleet.groups[g].policy))
                 PUSH(RF_LOG_POLICY, g, 0, 0, policy_detail(&p));
         }
-        /* Silence: no check-in within the interval plus the grace. */
+        /* Silence: no check-in within the interval plus the grace. The
+         * silences found in one sweep happened over the same interval, so
+         * their order is not evidence: they are fed with the treated ones
+         * spread evenly among the control ones, not in host order (where a
+         * fleet-wide outage would reach the gate as a run of treated hosts,
+         * the first enrolled, and halt a good release). */
         int64_t limit = now - (int64_t)ro->plan.checkin_interval_s -
                         (int64_t)ro->plan.silence_grace_s;
+        size_t nt = 0, nco = 0;
         for (uint32_t h = 0; h < ro->fleet.nhosts; h++) {
-            if (atomic_load(&ro->applied[h]) & RFD_F_SILENT)
+            uint8_t fl = atomic_load(&ro->applied[h]);
+            if (fl & RFD_F_SILENT)
                 continue;
             rfd_host *hh = rfd_host_find(s, ro->fleet_ids[h]);
-            if (hh && atomic_load(&hh->last_seen) < limit)
-                PUSH(RF_REPORT_SILENT, h, 0, 0, NULL);
+            if (!hh || atomic_load(&hh->last_seen) >= limit)
+                continue;
+            uint32_t **list = (fl & RFD_F_TOOK) ? &tr : &co;
+            size_t *cnt = (fl & RFD_F_TOOK) ? &nt : &nco;
+            if (*cnt == 0 || (*cnt >= 16 && (*cnt & (*cnt - 1)) == 0)) { /* 16, 32, 64, ... */
+                uint32_t *g = realloc(*list, (*cnt ? *cnt * 2 : 16) * sizeof(**list));
+                if (!g) {
+                    rc = rf_err_set(err, RF_E_NOMEM, NULL, 0, 0, "out of memory");
+                    goto out;
+                }
+                *list = g;
+            }
+            (*list)[(*cnt)++] = h;
+        }
+        size_t total = nt + nco, ti = 0, ci = 0;
+        for (size_t k = 0; k < total; k++) {
+            int pick_t = ti < nt && (ci >= nco || (ti + 1) * total <= (k + 1) * nt);
+            PUSH(RF_REPORT_SILENT, pick_t ? tr[ti++] : co[ci++], 0, 0, NULL);
         }
     }
     /* Apply in order; drop what changed nothing. */
@@ -961,6 +985,8 @@ out:
         rf_store_rollback(tx);
     rf_store_log_free_array(e, ne);
     free(ps);
+    free(tr);
+    free(co);
     return rc;
 #undef PUSH
 }

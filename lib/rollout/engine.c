@@ -325,46 +325,48 @@ static void fill_evidence(const rf_rollout *ro, rf_evidence *ev, const char *sig
     ev->reports = ro->wave_reports[ro->wave];
 }
 
-/* The first gate that alarmed, with its evidence; 0 if none. */
+/* The first gate that alarmed, with its evidence; 0 if none. The statistic
+ * given is the largest it reached (the alarm latches; later events may have
+ * lowered it since). */
 static int gate_alarm(const rf_rollout *ro, rf_evidence *ev, char *why, size_t n)
 {
     if (ro->silence.alarmed) {
-        fill_evidence(ro, ev, "silence", ro->silence.s, ro->silence.h, ro->silence.treated,
+        fill_evidence(ro, ev, "silence", ro->silence.s_max, ro->silence.h, ro->silence.treated,
                       ro->silence.control);
         snprintf(why, n,
                  "silence: %llu hosts that took it went silent against %llu control hosts; "
                  "rate-ratio CUSUM %.2f >= %.2f",
                  (unsigned long long)ro->silence.treated, (unsigned long long)ro->silence.control,
-                 ro->silence.s, ro->silence.h);
+                 ro->silence.s_max, ro->silence.h);
         return 1;
     }
     if (ro->fail.alarmed) {
         fill_evidence(ro, ev, ro->reverts >= ro->load_failures ? "reverts" : "load-failures",
-                      ro->fail.s, ro->fail.h, ro->fail.bad, ro->fail.n);
+                      ro->fail.s_max, ro->fail.h, ro->fail.bad, ro->fail.n);
         snprintf(why, n,
                  "boot-guard reverts %llu, load failures %llu among %llu hosts; "
                  "Bernoulli CUSUM %.2f >= %.2f",
                  (unsigned long long)ro->reverts, (unsigned long long)ro->load_failures,
-                 (unsigned long long)ro->fail.n, ro->fail.s, ro->fail.h);
+                 (unsigned long long)ro->fail.n, ro->fail.s_max, ro->fail.h);
         return 1;
     }
     if (ro->cpu.alarmed) {
-        fill_evidence(ro, ev, "cpu", ro->cpu.s, ro->cpu.h, ro->cpu.ntreated, ro->cpu.ncontrol);
+        fill_evidence(ro, ev, "cpu", ro->cpu.s_max, ro->cpu.h, ro->cpu.ntreated, ro->cpu.ncontrol);
         snprintf(why, n,
                  "per-event CPU: %llu treated reports against control mean %.0f ns; "
                  "mean-shift CUSUM %.2f >= %.2f",
                  (unsigned long long)ro->cpu.ntreated, exp(rf_cusum_mean_mu(&ro->cpu)),
-                 ro->cpu.s, ro->cpu.h);
+                 ro->cpu.s_max, ro->cpu.h);
         return 1;
     }
     if (ro->detect.alarmed) {
-        fill_evidence(ro, ev, "detections", ro->detect.s, ro->detect.h, ro->detect.treated,
+        fill_evidence(ro, ev, "detections", ro->detect.s_max, ro->detect.h, ro->detect.treated,
                       ro->detect.control);
         snprintf(why, n,
                  "detection volume: %llu detections on hosts that took it against %llu on "
                  "control hosts; rate-ratio CUSUM %.2f >= %.2f",
                  (unsigned long long)ro->detect.treated, (unsigned long long)ro->detect.control,
-                 ro->detect.s, ro->detect.h);
+                 ro->detect.s_max, ro->detect.h);
         return 1;
     }
     return 0;
