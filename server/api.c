@@ -276,7 +276,7 @@ static void policy(rfd_req *r, rf_store_tenant *t, const char *chs)
                 rf_rc rc = rfd_audit(r, tx, "policy.refused", obj, d, &err);
                 json_decref(d);
                 if (rc || rf_store_commit(tx, &err) != RF_OK)
-                    rfd_log(r->srv, "audit of a refused policy change failed: %s", err.msg);
+                    rfd_warn(r->srv, "audit of a refused policy change failed: %s", err.msg);
                 if (rc)
                     rf_store_rollback(tx);
             }
@@ -294,7 +294,14 @@ static void policy(rfd_req *r, rf_store_tenant *t, const char *chs)
             rfd_store_fail(r, &err);
             return;
         }
+        /* What the group's hosts follow: its own policy, else the tenant's
+         * "*", else GA without delay. */
         rf_rc rc = rf_store_policy_get(tx, t->id, group, (uint32_t)ch, &p, &err);
+        const char *from = group;
+        if (rc == RF_E_NOTFOUND && strcmp(group, "*") != 0) {
+            rc = rf_store_policy_get(tx, t->id, "*", (uint32_t)ch, &p, &err);
+            from = "*";
+        }
         rf_store_rollback(tx);
         int dflt = rc == RF_E_NOTFOUND;
         if (rc && !dflt) {
@@ -303,11 +310,15 @@ static void policy(rfd_req *r, rf_store_tenant *t, const char *chs)
         }
         if (dflt) {
             p.tenant_id = t->id;
-            snprintf(p.group, sizeof(p.group), "%s", group);
             p.channel = (uint32_t)ch;
             snprintf(p.mode, sizeof(p.mode), "ga");
+            from = NULL;
         }
-        rfd_reply(r, 200, policy_json(&p, t->name, dflt));
+        snprintf(p.group, sizeof(p.group), "%s", group);
+        json_t *o = policy_json(&p, t->name, dflt);
+        json_object_set_new(o, "inherited_from",
+                            from && strcmp(from, group) ? json_string(from) : json_null());
+        rfd_reply(r, 200, o);
         return;
     }
     static const char *const allowed[] = {"mode", "ga_delay_s", "ga_delay_h", "pinned_version",
@@ -479,12 +490,10 @@ static int write_file(const char *dir, const char *name, const void *buf, size_t
 static void rm_tree_flat(const char *dir)
 {
     static const char *const names[] = {"baseline.rfc", "corpus/upload.jsonl", "corpus", NULL};
-    char p[512];
+    char p[600];
     for (size_t i = 0; names[i]; i++) {
         snprintf(p, sizeof(p), "%s/%s", dir, names[i]);
-        if (unlink(p) != 0 && errno == EISDIR)
-            (void)rmdir(p);
-        else
+        if (unlink(p) != 0)
             (void)rmdir(p);
     }
     (void)rmdir(dir);
@@ -503,7 +512,11 @@ static void upload_release(rfd_req *r)
     rf_channel *ch = NULL;
     rf_report *rep = NULL;
     char *report = NULL, *manifests = NULL;
-    char tmp[] = "/tmp/ringfenced-validate-XXXXXX";
+    char tmp[256];
+    const char *tdir = getenv("TMPDIR");
+    if (!tdir || !*tdir || strlen(tdir) > 200)
+        tdir = "/tmp";
+    snprintf(tmp, sizeof(tmp), "%s/ringfenced-validate-XXXXXX", tdir);
     int have_tmp = 0;
     rf_store_release *prev = NULL;
     size_t nprev = 0;
@@ -567,17 +580,34 @@ static void upload_release(rfd_req *r)
     memset(&base, 0, sizeof(base));
     if (!rc && nprev)
         rc = rf_store_release_get(tx, prev[0].id, 1, &base, &err);
+    /* A rollback version told to hosts is taken too, even one that carried
+     * no content (the rollback of a channel's first release). */
+    uint64_t above = nprev ? prev[0].content_version : 0;
+    rf_store_rollout *rs = NULL;
+    size_t nrs = 0;
+    if (!rc)
+        rc = rf_store_rollout_list(tx, "rolling-back", &rs, &nrs, &err);
+    for (size_t k = 0; k < nrs; k++) {
+        uint64_t rbv = (rs[k].content_version > rs[k].last_good_version
+                            ? rs[k].content_version
+                            : rs[k].last_good_version) +
+                       1;
+        if (rs[k].channel == ch->channel && rbv > above)
+            above = rbv;
+        rf_store_rollout_free(&rs[k]);
+    }
+    free(rs);
     rf_store_rollback(tx);
     if (rc) {
         rfd_store_fail(r, &err);
         goto out;
     }
-    if (nprev && ch->content_version <= prev[0].content_version) {
+    if (ch->content_version <= above) {
         rf_store_release_free(&base);
         rfd_fail(r, 409,
                  "channel %u has version %llu already; a new release needs a content_version "
                  "above it (this one is %u)",
-                 ch->channel, (unsigned long long)prev[0].content_version, ch->content_version);
+                 ch->channel, (unsigned long long)above, ch->content_version);
         goto out;
     }
     if (!mkdtemp(tmp)) {
@@ -586,7 +616,7 @@ static void upload_release(rfd_req *r)
         goto out;
     }
     have_tmp = 1;
-    char bpath[512] = "", cdir[512];
+    char bpath[600] = "", cdir[600];
     if (nprev && base.channel_file &&
         write_file(tmp, "baseline.rfc", base.channel_file, base.channel_len, bpath,
                    sizeof(bpath))) {
@@ -697,7 +727,9 @@ out:
 }
 
 /* The custom metadata of a channel file's TUF target. */
-static char *target_custom(const rf_store_release *x, uint64_t rollback_of)
+/* rollback_of: for a rollback version, the release it undoes; content_of:
+ * the version whose content it carries (0, 0 for a release). */
+static char *target_custom(const rf_store_release *x, uint64_t rollback_of, uint64_t content_of)
 {
     json_t *o = json_pack("{s:I,s:I,s:s,s:I,s:s,s:I}", "channel", (json_int_t)x->channel,
                           "content_version", (json_int_t)x->content_version, "template_type",
@@ -710,8 +742,10 @@ static char *target_custom(const rf_store_release *x, uint64_t rollback_of)
         rf_hex(d, 32, hex);
         json_object_set_new(o, "report_sha256", json_string(hex));
     }
-    if (rollback_of)
+    if (rollback_of) {
         json_object_set_new(o, "rollback_of", json_integer((json_int_t)rollback_of));
+        json_object_set_new(o, "content_of", json_integer((json_int_t)content_of));
+    }
     char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(o);
     return s;
@@ -719,7 +753,7 @@ static char *target_custom(const rf_store_release *x, uint64_t rollback_of)
 
 /* Stage (and, with an online targets key, publish) a release's target. */
 static int publish_release(rfd_req *r, const rf_store_release *x, uint64_t rollback_of,
-                           int *published, char *why, size_t wn)
+                           uint64_t content_of, int *published, char *why, size_t wn)
 {
     rfd_server *s = r->srv;
     *published = 0;
@@ -727,7 +761,7 @@ static int publish_release(rfd_req *r, const rf_store_release *x, uint64_t rollb
         snprintf(why, wn, "this server keeps no TUF repository (start it with --repo)");
         return 0;
     }
-    char *custom = target_custom(x, rollback_of);
+    char *custom = target_custom(x, rollback_of, content_of);
     rf_err err;
     rf_err_clear(&err);
     pthread_mutex_lock(&s->pub_mu);
@@ -789,7 +823,7 @@ static void approve_release(rfd_req *r, int64_t id)
     rfd_target_name(x.channel, x.content_version, x.target, sizeof(x.target));
     int published = 0;
     char why[1024] = "";
-    if (publish_release(r, &x, 0, &published, why, sizeof(why))) {
+    if (publish_release(r, &x, 0, 0, &published, why, sizeof(why))) {
         rf_store_rollback(tx);
         rf_store_release_free(&x);
         return;
@@ -960,9 +994,17 @@ static int prepare_rollback(rfd_req *r, rf_store_tx *tx, const rf_store_release 
     rf_channel *ch = NULL;
     uint8_t *buf = NULL;
     size_t len = 0;
+    char mine[RF_NAME_MAX];
+    snprintf(mine, sizeof(mine), "rollback-of-%llu", (unsigned long long)rel->content_version);
+    if (have_v && strcmp(good.author, mine) != 0) {
+        rfd_fail(r, 409, "channel %u has a release %llu already: roll out the newest release",
+                 rel->channel, (unsigned long long)v);
+        rf_store_release_free(&good);
+        return -1;
+    }
     if (have_v) {
         /* Prepared already (a retry): publish it again if needed. */
-        ret = publish_release(r, &good, last_good, published, why, wn);
+        ret = publish_release(r, &good, rel->content_version, last_good, published, why, wn);
         rf_store_release_free(&good);
         return ret;
     }
@@ -982,7 +1024,9 @@ static int prepare_rollback(rfd_req *r, rf_store_tx *tx, const rf_store_release 
     rf_hex(d, 32, x.sha256);
     snprintf(x.state, sizeof(x.state), "approved");
     snprintf(x.author, sizeof(x.author), "rollback-of-%llu", (unsigned long long)rel->content_version);
-    snprintf(x.approver, sizeof(x.approver), "%s", r->auth.name);
+    /* Its content was approved when it was released; the operator who starts
+     * the rollout is in the audit line below. */
+    snprintf(x.approver, sizeof(x.approver), "%s", good.approver);
     x.created = x.approved = r->now;
     rfd_target_name(x.channel, v, x.target, sizeof(x.target));
     x.channel_file = buf;
@@ -1003,7 +1047,7 @@ static int prepare_rollback(rfd_req *r, rf_store_tx *tx, const rf_store_release 
         rfd_store_fail(r, &err);
         goto out;
     }
-    ret = publish_release(r, &x, last_good, published, why, wn);
+    ret = publish_release(r, &x, rel->content_version, last_good, published, why, wn);
 out:
     x.manifests = NULL;
     x.report = NULL;
@@ -1113,7 +1157,7 @@ static void start_rollout(rfd_req *r)
         /* Approved while the publisher could not sign; try once more. */
         rf_store_release full;
         if (rf_store_release_get(tx, rid, 1, &full, &err) == RF_OK) {
-            (void)publish_release(r, &full, 0, &rel_pub, why, sizeof(why));
+            (void)publish_release(r, &full, 0, 0, &rel_pub, why, sizeof(why));
             rf_store_release_free(&full);
         }
         if (r->out) {
@@ -1201,9 +1245,16 @@ void rfd_api_rollouts(rfd_req *r, char **seg, size_t nseg)
             rfd_store_fail(r, &err);
             return;
         }
+        const char *state = rfd_query(r, "state");
+        if (state && strcmp(state, "running") && strcmp(state, "halted") &&
+            strcmp(state, "rolling-back") && strcmp(state, "complete")) {
+            rf_store_rollback(tx);
+            rfd_fail(r, 400, "query 'state' must be running, halted, rolling-back or complete");
+            return;
+        }
         rf_store_rollout *rs = NULL;
         size_t n = 0;
-        rf_rc rc = rf_store_rollout_list(tx, rfd_query(r, "state"), &rs, &n, &err);
+        rf_rc rc = rf_store_rollout_list(tx, state, &rs, &n, &err);
         rf_store_rollback(tx);
         if (rc) {
             rfd_store_fail(r, &err);

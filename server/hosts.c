@@ -144,7 +144,7 @@ void rfd_hosts_refresh_seen(rfd_server *s)
     rf_rc rc = rf_store_host_list(tx, 0, &hs, &n, &err);
     rf_store_rollback(tx);
     if (rc) {
-        rfd_log(s, "reading last-seen times: %s", err.msg);
+        rfd_warn(s, "reading last-seen times: %s", err.msg);
         return;
     }
     for (size_t i = 0; i < n; i++) {

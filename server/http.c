@@ -25,21 +25,35 @@ static struct MHD_Daemon *g_daemon;
 /* The TLS certificate and key, kept until the daemon stops. */
 static uint8_t *g_cert, *g_key;
 
-void rfd_log(rfd_server *s, const char *fmt, ...)
+static void vlog(const char *fmt, va_list ap)
 {
-    if (s && s->cfg.quiet)
-        return;
     char ts[32];
     time_t t = time(NULL);
     struct tm tm;
     gmtime_r(&t, &tm);
     strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
     char msg[1024];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    fprintf(stderr, "ringfenced: %s %s\n", ts, msg);
+}
+
+void rfd_log(rfd_server *s, const char *fmt, ...)
+{
+    if (s && s->cfg.quiet)
+        return;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    vlog(fmt, ap);
     va_end(ap);
-    fprintf(stderr, "ringfenced: %s %s\n", ts, msg);
+}
+
+void rfd_warn(rfd_server *s, const char *fmt, ...)
+{
+    (void)s;
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(fmt, ap);
+    va_end(ap);
 }
 
 /* ---- roles ---------------------------------------------------------------------- */
@@ -127,11 +141,13 @@ void rfd_store_fail(rfd_req *r, const rf_err *err)
 {
     char buf[RF_ERR_MSG_MAX + 64];
     rf_err_format(err, buf, sizeof(buf));
-    rfd_log(r->srv, "%s %s: store: %s", r->method, r->url, buf);
+    rfd_warn(r->srv, "%s %s: store: %s", r->method, r->url, buf);
+    /* The detail (which may name the database host) goes to the log only. */
     if (err->rc == RF_E_NOMEM)
         rfd_fail(r, 503, "out of memory; try again");
     else
-        rfd_fail(r, 500, "the database failed: %s", err->msg);
+        rfd_fail(r, 503, "the database is unavailable; nothing was changed (the server's log "
+                         "has the detail)");
 }
 
 /* ---- request bodies -------------------------------------------------------------------- */
@@ -353,10 +369,19 @@ static void dispatch(rfd_req *r)
             rfd_fail(r, 405, "use GET");
             return;
         }
-        json_t *o = json_pack("{s:b,s:b,s:i,s:s}", "ok", 1, "leader", atomic_load(&s->leader),
-                              "schema", (json_int_t)rf_store_schema_version(s->store), "version",
+        /* Healthy means the database answers too. */
+        rf_store_tx *tx;
+        rf_store_tenant t;
+        int db = rf_store_begin(s->store, 0, &tx, NULL) == RF_OK;
+        if (db) {
+            db = rf_store_tenant_get(tx, "healthz", &t, NULL) != RF_E_IO;
+            rf_store_rollback(tx);
+        }
+        json_t *o = json_pack("{s:b,s:b,s:b,s:i,s:s}", "ok", db, "database", db, "leader",
+                              atomic_load(&s->leader), "schema",
+                              (json_int_t)rf_store_schema_version(s->store), "version",
                               RF_VERSION_STRING);
-        rfd_reply(r, 200, o);
+        rfd_reply(r, db ? 200 : 503, o);
         return;
     }
     if (strcmp(url, "/metrics") == 0) {
@@ -413,8 +438,8 @@ static void dispatch(rfd_req *r)
     unsigned allowed = roles_for(r->method, seg, n);
     if (!(allowed & r->auth.role)) {
         const char *rn = rfd_role_name(r->auth.role);
-        rfd_fail(r, 403, "%s %s token may not %s /v1/%s", strchr("aeiou", rn[0]) ? "an" : "a", rn,
-                 r->method, seg[0]);
+        rfd_fail(r, 403, "%s %s token may not %s %s", strchr("aeiou", rn[0]) ? "an" : "a", rn,
+                 r->method, r->url);
         return;
     }
     if (strcmp(seg[0], "checkin") == 0 && n == 1) {
@@ -617,14 +642,12 @@ static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     rfd_server *s = cls;
-    if (s->cfg.quiet)
-        return;
     char msg[512];
     vsnprintf(msg, sizeof(msg), fmt, ap);
     size_t n = strlen(msg);
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = '\0';
-    rfd_log(s, "http: %s", msg);
+    rfd_warn(s, "http: %s", msg);
 }
 
 static int loopback(const struct sockaddr_storage *ss)

@@ -38,7 +38,8 @@ static const char usage_text[] =
     "                           offline `ringfence repo sign`)\n"
     "  --snapshot-key FILE --timestamp-key FILE   the online TUF keys\n"
     "  --plan FILE              the rollout plan (default: the built-in plan)\n"
-    "  --checkin-interval SECS  what agents are told (default 300)\n"
+    "  --checkin-interval SECS  what agents are told (default: the plan's\n"
+    "                           checkin_interval; never more)\n"
     "  --threads N              HTTP worker threads (default: the number of cores)\n"
     "  --tick-ms N              ticker period in milliseconds (default 250)\n"
     "  --max-body BYTES         request body limit (default 1048576)\n"
@@ -149,6 +150,20 @@ out:
     return rc;
 }
 
+/* 1 if `ringfenced init` ran on the database (its audit log has entries). */
+static int initialised(rf_store *st)
+{
+    rf_store_tx *tx;
+    if (rf_store_begin(st, 0, &tx, NULL) != RF_OK)
+        return 0;
+    rf_store_audit *a = NULL;
+    size_t n = 0;
+    rf_rc rc = rf_store_audit_read(tx, 0, 1, &a, &n, NULL);
+    rf_store_rollback(tx);
+    rf_store_audit_free_array(a, n);
+    return rc == RF_OK && n > 0;
+}
+
 static int parse_size(const char *opt, const char *v, uint64_t lo, uint64_t hi, uint64_t *out)
 {
     if (rf_parse_u64(v, hi, out) != RF_OK || *out < lo) {
@@ -168,7 +183,7 @@ static int cmd_serve(int argc, char **argv)
     c->max_body = 1u << 20;
     c->max_release_body = 96u << 20;
     c->tick_ms = 250;
-    c->checkin_interval_s = 300;
+    c->checkin_interval_s = 0; /* the plan's */
     long np = sysconf(_SC_NPROCESSORS_ONLN);
     c->threads = np > 0 && np < 64 ? (unsigned)np : 2;
     enum { O_DB = 1, O_LISTEN, O_CERT, O_KEY, O_INSECURE, O_REPO, O_PUBLIC, O_TKEY, O_SKEY,
@@ -283,9 +298,39 @@ static int cmd_serve(int argc, char **argv)
         rf_plan_default(&s->plan);
         s->plan_text = rf_strdup("");
     }
+    /* serve never creates a database: a mistyped path must not come up as an
+     * empty control plane that no token can use. */
+    if (strncmp(c->db_url, "postgres", 8) != 0) {
+        const char *path = strncmp(c->db_url, "sqlite:", 7) == 0 ? c->db_url + 7 : c->db_url;
+        if (access(path, F_OK) != 0) {
+            fprintf(stderr, "ringfenced: no database at %s: create it with `ringfenced init --db %s`\n",
+                    path, path);
+            rc = 2;
+            goto out_free;
+        }
+    }
+    /* Agents are told the plan's interval unless asked for less: a longer
+     * one would make every host look silent to the gates. */
+    if (!c->checkin_interval_s) {
+        c->checkin_interval_s = s->plan.checkin_interval_s;
+    } else if (c->checkin_interval_s > s->plan.checkin_interval_s) {
+        fprintf(stderr,
+                "ringfenced: --checkin-interval %u is longer than the plan's checkin_interval "
+                "(%us): every host would look silent to the gates; use at most %u, or a plan "
+                "with a longer interval\n",
+                c->checkin_interval_s, s->plan.checkin_interval_s, s->plan.checkin_interval_s);
+        rc = 2;
+        goto out_free;
+    }
     if (rf_store_open(c->db_url, c->threads + 3, 1, &s->store, &err) != RF_OK) {
         rc = fail_err(&err);
         goto out_free;
+    }
+    if (!initialised(s->store)) {
+        fprintf(stderr, "ringfenced: %s has no control plane in it yet: run `ringfenced init --db "
+                        "DB` first\n", c->db_url);
+        rc = 1;
+        goto out_store;
     }
     if (c->have_tuf && rfd_publisher_open(&c->tuf, &s->pub, &err) != RF_OK) {
         rc = fail_err(&err);
@@ -300,6 +345,7 @@ static int cmd_serve(int argc, char **argv)
     sa.sa_handler = on_signal;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     /* The first tick decides leadership before requests come in. */
     rfd_tick_policies(s);

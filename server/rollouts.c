@@ -785,6 +785,14 @@ void rfd_queue_report(rfd_server *s, const rf_store_inbox *e)
     pthread_mutex_unlock(&s->q_mu);
 }
 
+/* Put reports back on the queue after a tick could not store them (the
+ * database was down): the next tick tries again. Bounded like the queue. */
+static void requeue(rfd_server *s, const rf_store_inbox *e, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        rfd_queue_report(s, &e[i]);
+}
+
 /* ---- one step of a rollout on the leader ---------------------------------------------------- */
 
 /* Reports are sorted by time, keeping arrival order among equal times
@@ -1000,7 +1008,7 @@ static void rebuild(rfd_server *s, rfd_rollout *ro)
     if (rfd_rollout_attach(s, ro->id, &err) != RF_OK) {
         char b[600];
         rf_err_format(&err, b, sizeof(b));
-        rfd_log(s, "rollout %lld: rebuilding from its log failed: %s", (long long)ro->id, b);
+        rfd_warn(s, "rollout %lld: rebuilding from its log failed: %s", (long long)ro->id, b);
     }
 }
 
@@ -1043,7 +1051,7 @@ static void flush_seen(rfd_server *s)
                         atomic_store(&h->flushed, ts[i]);
                 }
             } else {
-                rfd_log(s, "flushing %zu last-seen times: %s", n, err.msg);
+                rfd_warn(s, "flushing %zu last-seen times: %s", n, err.msg);
             }
         }
     }
@@ -1072,7 +1080,7 @@ static void discover(rfd_server *s)
         if (!known) {
             rf_err err;
             if (rfd_rollout_attach(s, rs[i].id, &err) != RF_OK)
-                rfd_log(s, "rollout %lld: cannot load it: %s", (long long)rs[i].id, err.msg);
+                rfd_warn(s, "rollout %lld: cannot load it: %s", (long long)rs[i].id, err.msg);
         }
         rf_store_rollout_free(&rs[i]);
     }
@@ -1109,9 +1117,17 @@ void rfd_tick(rfd_server *s)
         if (qn) {
             rf_store_tx *tx;
             if (rf_store_begin(s->store, 1, &tx, &err) == RF_OK) {
-                if (rf_store_inbox_put(tx, q, qn, &err) != RF_OK ||
-                    rf_store_commit(tx, &err) != RF_OK)
-                    rfd_log(s, "handing %zu reports to the leader: %s", qn, err.msg);
+                if (rf_store_inbox_put(tx, q, qn, &err) != RF_OK) {
+                    rf_store_rollback(tx);
+                    tx = NULL;
+                }
+                if (!tx || rf_store_commit(tx, &err) != RF_OK) {
+                    rfd_warn(s, "handing %zu reports to the leader: %s (kept for the next tick)",
+                            qn, err.msg);
+                    requeue(s, q, qn);
+                }
+            } else {
+                requeue(s, q, qn);
             }
         }
         free(q);
@@ -1193,7 +1209,10 @@ void rfd_tick(rfd_server *s)
         } else if (lead_one(s, ro, mine, k, now, &err) != RF_OK) {
             char b[700];
             rf_err_format(&err, b, sizeof(b));
-            rfd_log(s, "rollout %lld: tick failed: %s", (long long)ro->id, b);
+            rfd_warn(s, "rollout %lld: tick failed: %s (%zu reports kept for the next tick)",
+                    (long long)ro->id, b, k);
+            if (mine)
+                requeue(s, mine, k);
         }
         free(mine);
         if (ro->dirty)
@@ -1207,7 +1226,7 @@ void rfd_tick(rfd_server *s)
         last_refresh = now;
         pthread_mutex_lock(&s->pub_mu);
         if (rfd_publisher_refresh(s->pub, now, 6 * 3600, &err) != RF_OK)
-            rfd_log(s, "keeping the TUF timestamp fresh: %s", err.msg);
+            rfd_warn(s, "keeping the TUF timestamp fresh: %s", err.msg);
         pthread_mutex_unlock(&s->pub_mu);
     }
 }

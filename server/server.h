@@ -226,7 +226,10 @@ void rfd_store_fail(rfd_req *r, const rf_err *err);
 /* http.c */
 rf_rc rfd_http_start(rfd_server *s, rf_err *err);
 void rfd_http_stop(rfd_server *s);
+/* A line on stderr: what happens (rfd_log, silenced by --quiet) and what
+ * went wrong (rfd_warn, always). */
 void rfd_log(rfd_server *s, const char *fmt, ...) RF_PRINTF(2, 3);
+void rfd_warn(rfd_server *s, const char *fmt, ...) RF_PRINTF(2, 3);
 
 /* checkin.c */
 int rfd_group_name_ok(const char *s); /* [a-z0-9_-]{1,63} */
