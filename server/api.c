@@ -159,9 +159,98 @@ static void issue(rfd_req *r, const char *role, const char *name, int64_t tenant
     if (!rc)
         rc = rfd_audit(r, tx, "token.issue", obj, d, &err);
     if (commit_or_fail(r, tx, rc, &err) == 0) {
+        rfd_auth a;
+        memset(&a, 0, sizeof(a));
+        a.token_id = id;
+        a.role = rfd_role_bit(role);
+        snprintf(a.name, sizeof(a.name), "%s", name);
+        a.tenant_id = tenant_id;
+        rfd_token_remember(r->srv, token, &a);
         json_object_set_new(d, "id", json_integer(id));
         json_object_set_new(d, "token", json_string(token));
         rfd_reply(r, 201, json_incref(d));
+    }
+    json_decref(d);
+}
+
+/* GET: the tokens of a tenant (tenant_id > 0) or the vendor's (0); never
+ * the tokens themselves, which are not stored. */
+static void list_tokens(rfd_req *r, int64_t tenant_id)
+{
+    rf_store_tx *tx;
+    rf_err err;
+    if (rf_store_begin(r->srv->store, 0, &tx, &err) != RF_OK) {
+        rfd_store_fail(r, &err);
+        return;
+    }
+    rf_store_token *ts = NULL;
+    size_t n = 0;
+    rf_rc rc = rf_store_token_list(tx, tenant_id, &ts, &n, &err);
+    rf_store_rollback(tx);
+    if (rc) {
+        rfd_store_fail(r, &err);
+        return;
+    }
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *o = json_pack("{s:I,s:s,s:s,s:I,s:b}", "id", (json_int_t)ts[i].id, "role",
+                              ts[i].role, "name", ts[i].name, "created", (json_int_t)ts[i].created,
+                              "revoked", ts[i].revoked);
+        json_object_set_new(o, "host_id",
+                            ts[i].host_id ? json_integer(ts[i].host_id) : json_null());
+        json_array_append_new(a, o);
+    }
+    free(ts);
+    rfd_reply(r, 200, json_pack("{s:o}", "tokens", a));
+}
+
+/* DELETE: revoke token `id`, which must belong to tenant_id (0: the vendor's;
+ * -1: any, for an admin). Another tenant's token is 404. */
+static void revoke_token(rfd_req *r, const char *ids, int64_t tenant_id)
+{
+    int64_t id = rfd_parse_id(ids);
+    rf_store_tx *tx;
+    rf_err err;
+    if (!id) {
+        rfd_fail(r, 404, "no token '%s'", ids);
+        return;
+    }
+    if (rf_store_begin(r->srv->store, 1, &tx, &err) != RF_OK) {
+        rfd_store_fail(r, &err);
+        return;
+    }
+    rf_store_token *ts = NULL;
+    size_t n = 0;
+    rf_rc rc = rf_store_token_list(tx, tenant_id, &ts, &n, &err);
+    const rf_store_token *t = NULL;
+    for (size_t i = 0; !rc && i < n; i++)
+        if (ts[i].id == id)
+            t = &ts[i];
+    if (!rc && !t) {
+        free(ts);
+        rf_store_rollback(tx);
+        rfd_fail(r, 404, "no token %lld", (long long)id);
+        return;
+    }
+    if (!rc && t->id == r->auth.token_id) {
+        free(ts);
+        rf_store_rollback(tx);
+        rfd_fail(r, 409, "a token cannot revoke itself");
+        return;
+    }
+    json_t *d = t ? json_pack("{s:s,s:s}", "role", t->role, "name", t->name) : NULL;
+    free(ts);
+    if (!rc)
+        rc = rf_store_token_revoke(tx, id, &err);
+    char obj[64];
+    snprintf(obj, sizeof(obj), "token/%lld", (long long)id);
+    if (!rc)
+        rc = rfd_audit(r, tx, "token.revoke", obj, d, &err);
+    if (commit_or_fail(r, tx, rc, &err) == 0) {
+        rfd_token_forget(r->srv, id);
+        json_object_set_new(d, "id", json_integer(id));
+        json_object_set_new(d, "revoked", json_true());
+        rfd_reply(r, 200, json_incref(d));
     }
     json_decref(d);
 }
@@ -213,13 +302,23 @@ static int token_body(rfd_req *r, unsigned may, const char **role, const char **
 
 void rfd_api_tokens(rfd_req *r, char **seg, size_t nseg)
 {
-    (void)seg;
+    if (nseg == 2) {
+        if (strcmp(r->method, "DELETE"))
+            rfd_fail(r, 405, "use DELETE");
+        else
+            revoke_token(r, seg[1], -1);
+        return;
+    }
     if (nseg != 1) {
         rfd_fail(r, 404, "no such endpoint: %s", r->url);
         return;
     }
+    if (strcmp(r->method, "GET") == 0) {
+        list_tokens(r, 0);
+        return;
+    }
     if (strcmp(r->method, "POST")) {
-        rfd_fail(r, 405, "use POST");
+        rfd_fail(r, 405, "use GET or POST");
         return;
     }
     const char *role, *name;
@@ -418,9 +517,20 @@ void rfd_api_tenants(rfd_req *r, char **seg, size_t nseg)
         rfd_reply(r, 200, tenant_json(&t));
         return;
     }
+    if (nseg == 4 && strcmp(seg[2], "tokens") == 0) {
+        if (strcmp(r->method, "DELETE"))
+            rfd_fail(r, 405, "use DELETE");
+        else
+            revoke_token(r, seg[3], t.id);
+        return;
+    }
     if (nseg == 3 && strcmp(seg[2], "tokens") == 0) {
+        if (strcmp(r->method, "GET") == 0) {
+            list_tokens(r, t.id);
+            return;
+        }
         if (strcmp(r->method, "POST")) {
-            rfd_fail(r, 405, "use POST");
+            rfd_fail(r, 405, "use GET or POST");
             return;
         }
         const char *role, *name;

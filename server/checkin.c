@@ -101,6 +101,14 @@ void rfd_api_enroll(rfd_req *r)
         goto out;
     }
     (void)rfd_host_add(r->srv, &h);
+    rfd_auth aa;
+    memset(&aa, 0, sizeof(aa));
+    aa.token_id = tok_id;
+    aa.role = RFD_AGENT;
+    snprintf(aa.name, sizeof(aa.name), "%s", hostname);
+    aa.tenant_id = h.tenant_id;
+    aa.host_id = h.id;
+    rfd_token_remember(r->srv, token, &aa);
     atomic_fetch_add(&r->srv->m.enrollments, 1);
     rfd_reply(r, 201,
               json_pack("{s:I,s:s,s:s,s:s,s:I}", "host_id", (json_int_t)h.id, "token", token,

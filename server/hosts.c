@@ -141,12 +141,18 @@ void rfd_hosts_refresh_seen(rfd_server *s)
         return;
     rf_store_host *hs = NULL;
     size_t n = 0;
-    rf_rc rc = rf_store_host_list(tx, 0, &hs, &n, &err);
+    /* Only what changed since the last read (a second of overlap: flushes of
+     * other instances commit out of order). */
+    static int64_t since;
+    rf_rc rc = rf_store_host_seen_since(tx, since > 0 ? since - 1 : 0, &hs, &n, &err);
     rf_store_rollback(tx);
     if (rc) {
         rfd_warn(s, "reading last-seen times: %s", err.msg);
         return;
     }
+    for (size_t i = 0; i < n; i++)
+        if (hs[i].last_seen > since)
+            since = hs[i].last_seen;
     for (size_t i = 0; i < n; i++) {
         rfd_host *h = rfd_host_find(s, hs[i].id);
         if (!h) {

@@ -21,6 +21,13 @@
 
 #include "server.h"
 
+/* Connections served at once, and the memory each may use for its headers
+ * and read buffer (bodies are collected outside it, under --max-body): a
+ * check-in is ~300 bytes, so 64 KiB is ample, and 4,096 x 64 KiB bounds the
+ * pool at 256 MiB. */
+#define RFD_MAX_CONNECTIONS 4096
+#define RFD_CONNECTION_MEMORY (64 * 1024)
+
 static struct MHD_Daemon *g_daemon;
 /* The TLS certificate and key, kept until the daemon stops. */
 static uint8_t *g_cert, *g_key;
@@ -740,9 +747,10 @@ rf_rc rfd_http_start(rfd_server *s, rf_err *err)
     ops[no++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &ss};
     ops[no++] = (struct MHD_OptionItem){MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape, NULL};
     ops[no++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, threads, NULL};
-    ops[no++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, 20000, NULL};
+    ops[no++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, RFD_MAX_CONNECTIONS, NULL};
     ops[no++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, 60, NULL};
-    ops[no++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT, 256 * 1024, NULL};
+    ops[no++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                                        RFD_CONNECTION_MEMORY, NULL};
     ops[no++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_done, s};
     ops[no++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096, NULL};
     if (tls) {

@@ -336,7 +336,8 @@ static int cmd_serve(int argc, char **argv)
         rc = fail_err(&err);
         goto out_store;
     }
-    if (rfd_hosts_load(s, &err) != RF_OK || rfd_rollouts_load(s, &err) != RF_OK) {
+    if (rfd_hosts_load(s, &err) != RF_OK || rfd_tokens_load(s, &err) != RF_OK ||
+        rfd_rollouts_load(s, &err) != RF_OK) {
         rc = fail_err(&err);
         goto out_pub;
     }

@@ -243,6 +243,13 @@ void rfd_assign(json_t *as, uint32_t channel, uint64_t version, const char *targ
 rf_rc rfd_token_issue(rfd_server *s, rf_store_tx *tx, const char *role, const char *name,
                       int64_t tenant_id, int64_t host_id, int64_t now, char token[68],
                       int64_t *id, rf_err *err);
+/* After the commit that created it: cache a token (no store read at its
+ * first use). */
+void rfd_token_remember(rfd_server *s, const char *token, const rfd_auth *a);
+/* After the commit that revoked it: refuse it here from now on. */
+void rfd_token_forget(rfd_server *s, int64_t id);
+/* Cache every valid token of the store (at start). */
+rf_rc rfd_tokens_load(rfd_server *s, rf_err *err);
 /* Look the bearer token up (cache, then the store). 0 if unknown. */
 int rfd_token_auth(rfd_server *s, const char *bearer, rfd_auth *out);
 void rfd_token_cache_free(rfd_server *s);

@@ -34,7 +34,7 @@ typedef enum rf_store_backend {
 } rf_store_backend;
 
 /* The schema version this build creates and understands. */
-#define RF_STORE_SCHEMA_VERSION 1
+#define RF_STORE_SCHEMA_VERSION 2
 
 /*
  * Open (and create, for SQLite) the database at `url`: "postgresql://..." or
@@ -106,6 +106,13 @@ typedef struct rf_store_token {
 
 rf_rc rf_store_token_create(rf_store_tx *tx, const rf_store_token *t, int64_t *id,
                             rf_err *err) RF_WUR;
+/* Mark a token revoked (it stays, for the audit log's references).
+ * RF_E_NOTFOUND for an unknown id. */
+rf_rc rf_store_token_revoke(rf_store_tx *tx, int64_t id, rf_err *err) RF_WUR;
+/* Tokens by id: tenant_id < 0 every token, 0 the vendor's (no tenant), else
+ * that tenant's (tenant-admin, enroll, agent). Caller frees *out with free(). */
+rf_rc rf_store_token_list(rf_store_tx *tx, int64_t tenant_id, rf_store_token **out, size_t *n,
+                          rf_err *err) RF_WUR;
 rf_rc rf_store_token_by_hash(rf_store_tx *tx, const uint8_t hash[32], rf_store_token *out,
                              rf_err *err) RF_WUR;
 
@@ -127,6 +134,10 @@ rf_rc rf_store_host_get(rf_store_tx *tx, int64_t id, rf_store_host *out, rf_err 
 /* Hosts with id <= max_id (0: all), by id. Caller frees *out with free(). */
 rf_rc rf_store_host_list(rf_store_tx *tx, int64_t max_id, rf_store_host **out, size_t *n,
                          rf_err *err) RF_WUR;
+/* Hosts whose last_seen is later than `since`, by id (what other instances
+ * flushed lately; indexed). Caller frees *out with free(). */
+rf_rc rf_store_host_seen_since(rf_store_tx *tx, int64_t since, rf_store_host **out, size_t *n,
+                               rf_err *err) RF_WUR;
 /* Batched last-seen update, in the caller's transaction (SQLite: one
  * statement per host; PostgreSQL: one for the batch). A host listed twice
  * gets its last time; ids that are not hosts are skipped. */

@@ -127,6 +127,8 @@ const char *const rfstore_sqlite_migrations[RF_STORE_SCHEMA_VERSION] = {
     "  prev TEXT NOT NULL,"
     "  hash TEXT NOT NULL"
     ") STRICT;",
+    /* 2: the leader reads the hosts other instances saw lately. */
+    "CREATE INDEX hosts_last_seen ON hosts(last_seen);",
 };
 
 const char *const rfstore_pg_migrations[RF_STORE_SCHEMA_VERSION] = {
@@ -236,4 +238,6 @@ const char *const rfstore_pg_migrations[RF_STORE_SCHEMA_VERSION] = {
     "  prev text NOT NULL,"
     "  hash text NOT NULL"
     ");",
+    /* 2: the leader reads the hosts other instances saw lately. */
+    "CREATE INDEX hosts_last_seen ON hosts(last_seen);",
 };

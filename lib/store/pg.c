@@ -988,6 +988,28 @@ static rf_rc pg_token_create(rf_store_tx *tx, const rf_store_token *t, int64_t *
     return RF_OK;
 }
 
+static rf_rc pg_token_revoke(rf_store_tx *tx, int64_t id, rf_err *err)
+{
+    pgp p = {0};
+    p_i64(&p, id);
+    rf_rc rc = pg_update(tx, "UPDATE tokens SET revoked = true WHERE id = $1", &p,
+                         "revoking a token", err);
+    if (rc == RF_E_NOTFOUND)
+        return rf_err_set(err, rc, NULL, 0, 0, "token %" PRId64 " not found", id);
+    return rc;
+}
+
+static rf_rc pg_token_list(rf_store_tx *tx, int64_t tenant_id, rf_store_token **out, size_t *n,
+                           rf_err *err)
+{
+    pgp p = {0};
+    p_i64(&p, tenant_id);
+    return pg_list(tx,
+                   "SELECT " TOKEN_COLS " FROM tokens WHERE $1::bigint < 0 OR "
+                   "($1::bigint = 0 AND tenant_id IS NULL) OR tenant_id = $1::bigint ORDER BY id",
+                   &p, row_token, NULL, sizeof(**out), (void **)out, n, "listing tokens", err);
+}
+
 static rf_rc pg_token_by_hash(rf_store_tx *tx, const uint8_t hash[32], rf_store_token *out,
                               rf_err *err)
 {
@@ -1050,6 +1072,16 @@ static rf_rc pg_host_list(rf_store_tx *tx, int64_t max_id, rf_store_host **out, 
     p_i64(&p, max_id);
     return pg_list(tx, "SELECT " HOST_COLS " FROM hosts WHERE id <= $1 ORDER BY id", &p,
                    row_host, NULL, sizeof(**out), (void **)out, n, "listing hosts", err);
+}
+
+static rf_rc pg_host_seen_since(rf_store_tx *tx, int64_t since, rf_store_host **out, size_t *n,
+                                rf_err *err)
+{
+    pgp p = {0};
+    p_i64(&p, since);
+    return pg_list(tx, "SELECT " HOST_COLS " FROM hosts WHERE last_seen > $1 ORDER BY id", &p,
+                   row_host, NULL, sizeof(**out), (void **)out, n, "listing hosts seen lately",
+                   err);
 }
 
 /* One statement for the batch. A host listed twice gets its last time, as
@@ -1527,9 +1559,12 @@ const rfstore_ops rfstore_pg_ops = {
     .tenant_list = pg_tenant_list,
     .token_create = pg_token_create,
     .token_by_hash = pg_token_by_hash,
+    .token_revoke = pg_token_revoke,
+    .token_list = pg_token_list,
     .host_create = pg_host_create,
     .host_get = pg_host_get,
     .host_list = pg_host_list,
+    .host_seen_since = pg_host_seen_since,
     .host_seen = pg_host_seen,
     .policy_put = pg_policy_put,
     .policy_get = pg_policy_get,

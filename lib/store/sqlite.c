@@ -51,9 +51,12 @@ enum {
     SQ_TENANT_LIST,
     SQ_TOKEN_INS,
     SQ_TOKEN_BY_HASH,
+    SQ_TOKEN_REVOKE,
+    SQ_TOKEN_LIST,
     SQ_HOST_INS,
     SQ_HOST_GET,
     SQ_HOST_LIST,
+    SQ_HOST_SEEN_SINCE,
     SQ_HOST_SEEN,
     SQ_POLICY_PUT,
     SQ_POLICY_GET,
@@ -106,10 +109,14 @@ static const char *const sq_sql[SQ_N] = {
                      "revoked) VALUES (?, ?, ?, ?, ?, ?, ?) "
                      "ON CONFLICT (hash) DO NOTHING RETURNING id",
     [SQ_TOKEN_BY_HASH] = "SELECT " TOKEN_COLS " FROM tokens WHERE hash = ?",
+    [SQ_TOKEN_REVOKE] = "UPDATE tokens SET revoked = 1 WHERE id = ?",
+    [SQ_TOKEN_LIST] = "SELECT " TOKEN_COLS " FROM tokens WHERE ?1 < 0 OR "
+                      "(?1 = 0 AND tenant_id IS NULL) OR tenant_id = ?1 ORDER BY id",
     [SQ_HOST_INS] = "INSERT INTO hosts (tenant_id, grp, hostname, sensor_version, enrolled, "
                     "last_seen) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
     [SQ_HOST_GET] = "SELECT " HOST_COLS " FROM hosts WHERE id = ?",
     [SQ_HOST_LIST] = "SELECT " HOST_COLS " FROM hosts WHERE id <= ? ORDER BY id",
+    [SQ_HOST_SEEN_SINCE] = "SELECT " HOST_COLS " FROM hosts WHERE last_seen > ? ORDER BY id",
     [SQ_HOST_SEEN] = "UPDATE hosts SET last_seen = ? WHERE id = ?",
     [SQ_POLICY_PUT] = "INSERT INTO policies (" POLICY_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
                       "ON CONFLICT (tenant_id, grp, channel) DO UPDATE SET "
@@ -985,6 +992,41 @@ static rf_rc sq_token_create(rf_store_tx *tx, const rf_store_token *t, int64_t *
     return RF_OK;
 }
 
+static rf_rc sq_update(rf_store_tx *tx, sqlite3_stmt *s, const sqb *b, const char *what,
+                       rf_err *err);
+
+static rf_rc sq_token_revoke(rf_store_tx *tx, int64_t id, rf_err *err)
+{
+    sqlite3_stmt *s = NULL;
+    rf_rc rc = sq_get(tx, SQ_TOKEN_REVOKE, &s, err);
+    if (rc != RF_OK)
+        return rc;
+    sqb b = {s, 0, SQLITE_OK};
+    b_i64(&b, id);
+    rc = sq_update(tx, s, &b, "revoking a token", err);
+    if (rc == RF_E_NOTFOUND)
+        return rf_err_set(err, rc, NULL, 0, 0, "token %" PRId64 " not found", id);
+    return rc;
+}
+
+static rf_rc sq_token_list(rf_store_tx *tx, int64_t tenant_id, rf_store_token **out, size_t *n,
+                           rf_err *err)
+{
+    sqlite3_stmt *s = NULL;
+    rf_rc rc = sq_get(tx, SQ_TOKEN_LIST, &s, err);
+    if (rc != RF_OK)
+        return rc;
+    sqb b = {s, 0, SQLITE_OK};
+    b_i64(&b, tenant_id);
+    rc = sq_bound(tx, &b, "listing tokens", err);
+    if (rc != RF_OK) {
+        sq_done(s);
+        return rc;
+    }
+    return sq_list(tx, s, row_token, NULL, sizeof(**out), (void **)out, n, "listing tokens",
+                   err);
+}
+
 static rf_rc sq_token_by_hash(rf_store_tx *tx, const uint8_t hash[32], rf_store_token *out,
                               rf_err *err)
 {
@@ -1075,6 +1117,24 @@ static rf_rc sq_host_list(rf_store_tx *tx, int64_t max_id, rf_store_host **out, 
         return rc;
     }
     return sq_list(tx, s, row_host, NULL, sizeof(**out), (void **)out, n, "listing hosts", err);
+}
+
+static rf_rc sq_host_seen_since(rf_store_tx *tx, int64_t since, rf_store_host **out, size_t *n,
+                                rf_err *err)
+{
+    sqlite3_stmt *s = NULL;
+    rf_rc rc = sq_get(tx, SQ_HOST_SEEN_SINCE, &s, err);
+    if (rc != RF_OK)
+        return rc;
+    sqb b = {s, 0, SQLITE_OK};
+    b_i64(&b, since);
+    rc = sq_bound(tx, &b, "listing hosts seen lately", err);
+    if (rc != RF_OK) {
+        sq_done(s);
+        return rc;
+    }
+    return sq_list(tx, s, row_host, NULL, sizeof(**out), (void **)out, n,
+                   "listing hosts seen lately", err);
 }
 
 static rf_rc sq_host_seen(rf_store_tx *tx, const int64_t *ids, const int64_t *times, size_t n,
@@ -1592,9 +1652,12 @@ const rfstore_ops rfstore_sqlite_ops = {
     .tenant_list = sq_tenant_list,
     .token_create = sq_token_create,
     .token_by_hash = sq_token_by_hash,
+    .token_revoke = sq_token_revoke,
+    .token_list = sq_token_list,
     .host_create = sq_host_create,
     .host_get = sq_host_get,
     .host_list = sq_host_list,
+    .host_seen_since = sq_host_seen_since,
     .host_seen = sq_host_seen,
     .policy_put = sq_policy_put,
     .policy_get = sq_policy_get,

@@ -381,6 +381,27 @@ rf_rc rf_store_token_create(rf_store_tx *tx, const rf_store_token *t, int64_t *i
     return tx->st->ops->token_create(tx, t, id, err);
 }
 
+rf_rc rf_store_token_revoke(rf_store_tx *tx, int64_t id, rf_err *err)
+{
+    rf_rc rc = tx_ready(tx, 1, __func__, err);
+    if (rc != RF_OK)
+        return rc;
+    if (id <= 0)
+        return usage(err, __func__, "a token id is required");
+    return tx->st->ops->token_revoke(tx, id, err);
+}
+
+rf_rc rf_store_token_list(rf_store_tx *tx, int64_t tenant_id, rf_store_token **out, size_t *n,
+                          rf_err *err)
+{
+    rf_rc rc = tx_ready(tx, 0, __func__, err);
+    if (rc != RF_OK)
+        return rc;
+    if (!out || !n)
+        return usage(err, __func__, "out and n are required");
+    return tx->st->ops->token_list(tx, tenant_id, out, n, err);
+}
+
 rf_rc rf_store_token_by_hash(rf_store_tx *tx, const uint8_t hash[32], rf_store_token *out,
                              rf_err *err)
 {
@@ -412,6 +433,17 @@ rf_rc rf_store_host_get(rf_store_tx *tx, int64_t id, rf_store_host *out, rf_err 
     if (!out)
         return usage(err, __func__, "out is required");
     return tx->st->ops->host_get(tx, id, out, err);
+}
+
+rf_rc rf_store_host_seen_since(rf_store_tx *tx, int64_t since, rf_store_host **out, size_t *n,
+                               rf_err *err)
+{
+    rf_rc rc = tx_ready(tx, 0, __func__, err);
+    if (rc != RF_OK)
+        return rc;
+    if (!out || !n)
+        return usage(err, __func__, "out and n are required");
+    return tx->st->ops->host_seen_since(tx, since, out, n, err);
 }
 
 rf_rc rf_store_host_list(rf_store_tx *tx, int64_t max_id, rf_store_host **out, size_t *n,

@@ -83,11 +83,16 @@ struct rfstore_ops {
                         rf_err *err);
     rf_rc (*tenant_list)(rf_store_tx *tx, rf_store_tenant **out, size_t *n, rf_err *err);
     rf_rc (*token_create)(rf_store_tx *tx, const rf_store_token *t, int64_t *id, rf_err *err);
+    rf_rc (*token_revoke)(rf_store_tx *tx, int64_t id, rf_err *err);
+    rf_rc (*token_list)(rf_store_tx *tx, int64_t tenant_id, rf_store_token **out, size_t *n,
+                        rf_err *err);
     rf_rc (*token_by_hash)(rf_store_tx *tx, const uint8_t hash[32], rf_store_token *out,
                            rf_err *err);
     rf_rc (*host_create)(rf_store_tx *tx, const rf_store_host *h, int64_t *id, rf_err *err);
     rf_rc (*host_get)(rf_store_tx *tx, int64_t id, rf_store_host *out, rf_err *err);
     /* max_id is never 0 here: store.c passes INT64_MAX for "all". */
+    rf_rc (*host_seen_since)(rf_store_tx *tx, int64_t since, rf_store_host **out, size_t *n,
+                             rf_err *err);
     rf_rc (*host_list)(rf_store_tx *tx, int64_t max_id, rf_store_host **out, size_t *n,
                        rf_err *err);
     rf_rc (*host_seen)(rf_store_tx *tx, const int64_t *ids, const int64_t *times, size_t n,

@@ -289,7 +289,8 @@ static void test_open_schema(void **state)
     reopen(f);
     reopen(f);
     assert_int_equal(rf_store_schema_version(f->st), RF_STORE_SCHEMA_VERSION);
-    assert_int_equal(raw_int(f, "SELECT count(*) FROM schema_version"), 1);
+    /* One row per script, each applied once. */
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM schema_version"), RF_STORE_SCHEMA_VERSION);
     assert_int_equal(raw_int(f, "SELECT max(version) FROM schema_version"),
                      RF_STORE_SCHEMA_VERSION);
     if (!is_pg(f)) {
@@ -302,15 +303,21 @@ static void test_open_schema(void **state)
 static void test_newer_schema_refused(void **state)
 {
     fx *f = *state;
-    raw_exec(f, "INSERT INTO schema_version (version, applied) VALUES (2, 0)");
+    char sql[128], want[64];
+    int newer = RF_STORE_SCHEMA_VERSION + 1;
+    snprintf(sql, sizeof(sql), "INSERT INTO schema_version (version, applied) VALUES (%d, 0)",
+             newer);
+    snprintf(want, sizeof(want), "schema version %d", newer);
+    raw_exec(f, sql);
     rf_store_close(f->st);
     f->st = NULL;
     rf_store *st = NULL;
-    FAILS(RF_E_UNSUPPORTED, "schema version 2", rf_store_open(f->url, 0, 0, &st, &E));
+    FAILS(RF_E_UNSUPPORTED, want, rf_store_open(f->url, 0, 0, &st, &E));
     assert_null(st);
     /* Nothing was changed by the refusal. */
-    assert_int_equal(raw_int(f, "SELECT count(*) FROM schema_version"), 2);
-    raw_exec(f, "DELETE FROM schema_version WHERE version = 2");
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM schema_version"), newer);
+    snprintf(sql, sizeof(sql), "DELETE FROM schema_version WHERE version = %d", newer);
+    raw_exec(f, sql);
     f->st = open_store(f, 0);
 }
 
@@ -573,6 +580,31 @@ static void test_tokens(void **state)
     assert_int_equal(got.revoked, 1);
     uint8_t none[32] = {9};
     FAILS(RF_E_NOTFOUND, "token", rf_store_token_by_hash(tx, none, &got, &E));
+    /* Lists: the tenant's, the vendor's (no tenant), all. */
+    rf_store_token *tl = NULL;
+    size_t tn = 0;
+    OK(rf_store_token_list(tx, tid, &tl, &tn, &E));
+    assert_int_equal(tn, 1);
+    assert_int_equal(tl[0].id, id1);
+    free(tl);
+    OK(rf_store_token_list(tx, 0, &tl, &tn, &E));
+    assert_int_equal(tn, 1);
+    assert_int_equal(tl[0].id, id2);
+    free(tl);
+    OK(rf_store_token_list(tx, -1, &tl, &tn, &E));
+    assert_int_equal(tn, 2);
+    free(tl);
+    FAILS(RF_E_USAGE, NULL, rf_store_token_revoke(tx, id1, &E)); /* a read transaction */
+    rf_store_rollback(tx);
+
+    /* Revoking marks it; the row stays for the audit log's references. */
+    tx = begin(f->st, 1);
+    OK(rf_store_token_revoke(tx, id1, &E));
+    FAILS(RF_E_NOTFOUND, "not found", rf_store_token_revoke(tx, 424242, &E));
+    commit(tx);
+    tx = begin(f->st, 0);
+    OK(rf_store_token_by_hash(tx, k.hash, &got, &E));
+    assert_int_equal(got.revoked, 1);
     rf_store_rollback(tx);
 }
 
@@ -633,6 +665,12 @@ static void test_hosts(void **state)
     assert_int_equal(list[0].last_seen, NOW + 5);
     for (size_t i = 1; i < n; i++)
         assert_int_equal(list[i].last_seen, NOW + 1000 + (int64_t)i);
+    free(list);
+    /* Seen after a time: only the later ones, by id. */
+    OK(rf_store_host_seen_since(tx, NOW + 1000 + N - 4, &list, &n, &E));
+    assert_int_equal(n, 3);
+    assert_int_equal(list[0].id, ids[N - 3]);
+    assert_int_equal(list[2].last_seen, NOW + 1000 + N - 1);
     free(list);
     rf_store_rollback(tx);
 }
