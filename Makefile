@@ -9,6 +9,11 @@
 #                it again built with AddressSanitizer + UBSan
 #   make fuzz    run every libFuzzer harness (FUZZ_SECONDS each, default 600)
 #   make bench   the interpreter benchmark at 10,000 instances
+#   make bench-checkin  ringfenced's check-in path: 100,000 hosts on loopback
+#                while a rollout progresses, on SQLite then on PostgreSQL
+#   make soak    10,000 hosts at 2,000 check-ins/s against a fresh ringfenced
+#                for SOAK_MINUTES (default 10); fails on a failed request or
+#                on memory growth over 20%
 #   make clean
 
 BUILD       ?= build
@@ -16,9 +21,10 @@ BUILD_ASAN  ?= build-asan
 BUILD_FUZZ  ?= build-fuzz
 JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_SECONDS ?= 600
+SOAK_MINUTES ?= 10
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build build-asan test test-release test-asan demo fuzz bench clean
+.PHONY: all deps build build-asan test test-release test-asan demo fuzz bench bench-checkin soak clean
 
 all: build
 
@@ -60,6 +66,13 @@ fuzz:
 
 bench: build
 	$(BUILD)/bin/ringfence bench interp --instances 10000 --events 1000000
+
+bench-checkin: build
+	@scripts/bench-checkin.sh $(BUILD) --rollout
+	@scripts/bench-checkin.sh $(BUILD) --rollout --pg
+
+soak: build
+	@scripts/soak.sh $(BUILD) --minutes $(SOAK_MINUTES)
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)

@@ -6,8 +6,16 @@
 # its /metrics latency histogram and its memory (VmHWM, VmRSS). Everything
 # it started is stopped and removed on exit, whatever the exit.
 #
-#   scripts/bench-checkin.sh BUILD_DIR [--pg] [--hosts N] [--duration S]
-#                            [--concurrency C]
+#   scripts/bench-checkin.sh BUILD_DIR [--pg] [--rollout] [--hosts N]
+#                            [--duration S] [--concurrency C]
+#
+# --rollout measures check-ins while a rollout is progressing: the hosts are
+# enrolled first, then a release (examples/channel-291 v4) is uploaded,
+# validated by the server, approved and published through a TUF repository
+# made for the run, and rolled out with the default plan, whose first GA wave
+# bakes for 15 minutes; during the load every check-in feeds the rollout's
+# gates (the hosts report per-event CPU and detections) and the hosts of the
+# open wave take the release.
 #
 # Defaults: 100,000 hosts, 30 s, 64 check-ins in flight. The figures are
 # printed, never judged: exit 0 when every request succeeded, 1 when some
@@ -18,17 +26,18 @@ set -euo pipefail
 here=$(cd -- "$(dirname -- "$0")" && pwd)
 
 usage() {
-  echo "usage: scripts/bench-checkin.sh BUILD_DIR [--pg] [--hosts N] [--duration S] [--concurrency C]" >&2
+  echo "usage: scripts/bench-checkin.sh BUILD_DIR [--pg] [--rollout] [--hosts N] [--duration S] [--concurrency C]" >&2
   exit 2
 }
 
 [ $# -ge 1 ] || usage
 build=$1
 shift
-pg=0 hosts=100000 duration=30 concurrency=64
+pg=0 rollout=0 hosts=100000 duration=30 concurrency=64
 while [ $# -gt 0 ]; do
   case "$1" in
   --pg) pg=1 ;;
+  --rollout) rollout=1 ;;
   --hosts) [ $# -ge 2 ] || usage; hosts=$2; shift ;;
   --duration) [ $# -ge 2 ] || usage; duration=$2; shift ;;
   --concurrency) [ $# -ge 2 ] || usage; concurrency=$2; shift ;;
@@ -127,7 +136,7 @@ start_server() {
   local try i
   for ((try = 0; try < 3; try++)); do
     port=$(free_port) || break
-    "$server_bin" serve --db "$db" --listen "127.0.0.1:$port" --quiet \
+    "$server_bin" serve --db "$db" --listen "127.0.0.1:$port" --quiet "${serve_extra[@]}" \
       >"$tmp/server.log" 2>&1 &
     server_pid=$!
     for ((i = 0; i < 300; i++)); do
@@ -202,6 +211,27 @@ if ! "$server_bin" init --db "$db" >"$tmp/init.out" 2>"$tmp/init.err"; then
 fi
 token=$(head -n 1 "$tmp/init.out")
 
+serve_extra=()
+if [ "$rollout" -eq 1 ]; then
+  # Keys and a TUF repository for the run (docs/trust.md), all online here.
+  rf=$(cd -- "$build" && pwd)/bin/ringfence
+  src=$here/../examples/channel-291
+  (
+    cd "$tmp"
+    for k in root release snapshot timestamp; do "$rf" keys gen --type ed25519 -o "$k"; done
+    "$rf" repo init repo --root-key root.pub --targets-key release.pub \
+      --snapshot-key snapshot.pub --timestamp-key timestamp.pub
+    "$rf" repo sign repo --role root --key root
+    "$rf" repo sign repo --role targets --key release
+    "$rf" repo snapshot repo --key snapshot
+    "$rf" repo timestamp repo --key timestamp
+    "$rf" repo publish repo repo/public
+    "$rf" -C "$src" compile "$src/channels/c291-v4.yaml" -o v4.rfc
+  ) >"$tmp/setup.log" 2>&1 || { echo "bench-checkin.sh: TUF setup failed:" >&2; cat "$tmp/setup.log" >&2; exit 2; }
+  serve_extra=(--repo "$tmp/repo" --targets-key "$tmp/release" --snapshot-key "$tmp/snapshot"
+               --timestamp-key "$tmp/timestamp")
+fi
+
 port=""
 start_server || exit 2
 backend=SQLite
@@ -210,9 +240,57 @@ echo "bench-checkin.sh: ringfenced pid $server_pid on 127.0.0.1:$port, $backend 
   "$(nproc) cores" >&2
 echo "bench-checkin.sh: $bench_bin --hosts $hosts --duration $duration --concurrency $concurrency" >&2
 
+state=()
+if [ "$rollout" -eq 1 ]; then
+  # Enroll first (the rollout's fleet is the hosts enrolled when it starts).
+  echo "bench-checkin.sh: enrolling $hosts hosts before the rollout" >&2
+  "$bench_bin" --url "http://127.0.0.1:$port" --admin-token "$token" --hosts "$hosts" \
+    --duration 1 --concurrency "$concurrency" --state "$tmp/hosts.state" >/dev/null ||
+    { echo "bench-checkin.sh: enrollment failed" >&2; exit 2; }
+  state=(--state "$tmp/hosts.state")
+  python3 - "$port" "$token" "$tmp" "$src" <<'PYEOF' || { echo "bench-checkin.sh: starting the rollout failed" >&2; exit 2; }
+import base64, glob, json, sys, urllib.request
+port, admin, tmp, src = sys.argv[1:5]
+op = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+def call(method, path, tok, body=None):
+    req = urllib.request.Request("http://127.0.0.1:%s%s" % (port, path), method=method,
+                                 data=json.dumps(body).encode() if body is not None else None)
+    req.add_header("Authorization", "Bearer " + tok)
+    req.add_header("Content-Type", "application/json")
+    with op.open(req, timeout=120) as r:
+        return json.loads(r.read())
+tok = {r: call("POST", "/v1/tokens", admin, {"role": r, "name": "bench-" + r})["token"]
+       for r in ("author", "approver", "operator")}
+body = {"channel_file": base64.b64encode(open(tmp + "/v4.rfc", "rb").read()).decode(),
+        "types": [open(f).read() for f in sorted(glob.glob(src + "/types/*.yaml"))],
+        "sensors": [open(f).read() for f in sorted(glob.glob(src + "/sensors/*.yaml"))]}
+rel = call("POST", "/v1/releases", tok["author"], body)["id"]
+call("POST", "/v1/releases/%d/approve" % rel, tok["approver"])
+ro = call("POST", "/v1/rollouts", tok["operator"], {"release": rel})
+open(tmp + "/rollout", "w").write("%d %s\n" % (ro["id"], tok["operator"]))
+sys.stderr.write("bench-checkin.sh: rollout %d of release %d started over %d hosts\n"
+                 % (ro["id"], rel, ro["hosts"]["fleet"]))
+PYEOF
+fi
+
 bench_rc=0
 "$bench_bin" --url "http://127.0.0.1:$port" --admin-token "$token" --hosts "$hosts" \
-  --duration "$duration" --concurrency "$concurrency" || bench_rc=$?
+  --duration "$duration" --concurrency "$concurrency" "${state[@]}" || bench_rc=$?
+
+if [ "$rollout" -eq 1 ] && [ -s "$tmp/rollout" ]; then
+  read -r roid optok <"$tmp/rollout"
+  python3 - "$port" "$roid" "$optok" <<'PYEOF' || true
+import json, sys, urllib.request
+port, roid, tok = sys.argv[1:4]
+req = urllib.request.Request("http://127.0.0.1:%s/v1/rollouts/%s" % (port, roid))
+req.add_header("Authorization", "Bearer " + tok)
+r = json.loads(urllib.request.build_opener(urllib.request.ProxyHandler({})).open(req, timeout=30).read())
+w = [x for x in r["waves"] if x["current"]][0]
+print("rollout %s after the load: state %s, wave %s open, %d hosts took it, %d reports in it, "
+      "%d decisions" % (roid, r["state"], w["name"], r["hosts"]["took"], w["reports"],
+                        len(r["decisions"])))
+PYEOF
+fi
 
 echo
 server_alive=1
