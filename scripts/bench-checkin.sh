@@ -98,7 +98,7 @@ cleanup() {
   if [ -n "$pg_dir" ]; then
     "$here/pg-test.sh" stop "$pg_dir" >/dev/null 2>&1 || true
   fi
-  rm -rf -- "$tmp"
+  if [ -n "${BENCH_KEEP:-}" ]; then echo "bench-checkin.sh: kept $tmp" >&2; else rm -rf -- "$tmp"; fi
 }
 trap cleanup EXIT
 trap 'exit 2' INT TERM
@@ -289,6 +289,8 @@ w = [x for x in r["waves"] if x["current"]][0]
 print("rollout %s after the load: state %s, wave %s open, %d hosts took it, %d reports in it, "
       "%d decisions" % (roid, r["state"], w["name"], r["hosts"]["took"], w["reports"],
                         len(r["decisions"])))
+for d in r["decisions"]:
+    print("  %s %s: %s" % (d["action"], d["wave"], d["reason"]))
 PYEOF
 fi
 

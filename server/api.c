@@ -1299,7 +1299,7 @@ static void start_rollout(rfd_req *r)
     row.t0 = r->now;
     /* The fleet is every host enrolled so far, through any instance. */
     if (rf_store_backend_of(s->store) == RF_STORE_POSTGRES)
-        rfd_hosts_refresh_seen(s);
+        rfd_hosts_sync_all(s);
     row.fleet_max_host = rfd_hosts_max_id(s);
     snprintf(row.state, sizeof(row.state), "running");
     row.plan = s->plan_text;
@@ -1531,7 +1531,7 @@ void rfd_api_plan(rfd_req *r)
     row.t0 = 0;
     row.seed = 1;
     if (rf_store_backend_of(s->store) == RF_STORE_POSTGRES)
-        rfd_hosts_refresh_seen(s);
+        rfd_hosts_sync_all(s);
     row.fleet_max_host = rfd_hosts_max_id(s);
     row.plan = s->plan_text;
     char *json = NULL;

@@ -400,6 +400,14 @@ void rfd_api_checkin(rfd_req *r)
         pthread_rwlock_unlock(&ro->lock);
         int live = strcmp(ro->row.state, "running") == 0;
 
+        /* What the host measured since its last check-in (CPU per event,
+         * detections) counts for the release only if it ran the release
+         * then: a host that is told to take it now measured its old
+         * content. */
+        if (live)
+            rfd_measure(ro, idx, took && runs, d_det > 0 ? (uint64_t)d_det : 0,
+                        d_ev > 0 && c.cpu_ns_mean > 0 ? (uint64_t)c.cpu_ns_mean : 0);
+
         if (!internal && pol.mode == RF_POLICY_PINNED) {
             if (pol.pinned_version && runs_v != pol.pinned_version) {
                 rfd_target_name(ch, pol.pinned_version, tgt, sizeof(tgt));
@@ -435,11 +443,6 @@ void rfd_api_checkin(rfd_req *r)
         if (took && cs && runs && cs->load_failed &&
             !(atomic_fetch_or(&ro->queued[idx], RFD_F_LOADFAIL) & RFD_F_LOADFAIL))
             queue(s, ro, now, RF_REPORT_LOAD_FAIL, idx, 1, 0);
-        int treated = took && runs;
-        if (d_ev > 0 && c.cpu_ns_mean > 0)
-            queue(s, ro, now, RF_REPORT_CPU, idx, treated, (double)c.cpu_ns_mean);
-        if (d_det > 0)
-            queue(s, ro, now, RF_REPORT_DETECTIONS, idx, treated, (double)d_det);
     }
 
     /* Channels where this host is in no rollout: the current version. */

@@ -137,6 +137,10 @@ static void replica_free(rfd_rollout *ro)
     free(ro->sensor_ok);
     free((void *)ro->applied);
     free((void *)ro->queued);
+    for (int k = 0; k < 2; k++) {
+        free((void *)ro->cpu_sum[k]);
+        free((void *)ro->cpu_n[k]);
+    }
     rf_store_rollout_free(&ro->row);
     pthread_rwlock_destroy(&ro->lock);
     free(ro);
@@ -271,6 +275,13 @@ static rf_rc replica_build(rfd_server *s, rf_store_tx *tx, const rf_store_rollou
     ro->fleet_ids = calloc(nh ? nh : 1, sizeof(int64_t));
     ro->applied = calloc(nh ? nh : 1, 1);
     ro->queued = calloc(nh ? nh : 1, 1);
+    int meas_ok = 1;
+    for (int k = 0; k < 2; k++) {
+        ro->cpu_sum[k] = calloc(nh ? nh : 1, sizeof(uint64_t));
+        ro->cpu_n[k] = calloc(nh ? nh : 1, sizeof(uint32_t));
+        meas_ok &= ro->cpu_sum[k] && ro->cpu_n[k];
+    }
+    ro->window_start = row->t0;
     f->groups = calloc(nh ? nh : 1, sizeof(*f->groups));
     ro->group_tenant = calloc(nh ? nh : 1, sizeof(int64_t));
     f->sensors = calloc(RF_MAX_SENSORS, sizeof(*f->sensors));
@@ -280,8 +291,8 @@ static rf_rc replica_build(rfd_server *s, rf_store_tx *tx, const rf_store_rollou
         gcap *= 2;
     gt = calloc(gcap, sizeof(*gt));
     if (!f->tenants || !f->host_group || !f->host_sensor || !f->host_flags || !ro->fleet_ids ||
-        !ro->applied || !ro->queued || !f->groups || !ro->group_tenant || !f->sensors ||
-        !ro->sensor_ok || !gt) {
+        !ro->applied || !ro->queued || !meas_ok || !f->groups || !ro->group_tenant ||
+        !f->sensors || !ro->sensor_ok || !gt) {
         rc = rf_err_set(err, RF_E_NOMEM, NULL, 0, 0, "out of memory for a fleet of %zu hosts",
                         nh);
         goto fail;
@@ -472,10 +483,25 @@ static rf_rc apply(rfd_server *s, rfd_rollout *ro, const rf_store_log *e, int *u
             r.treated = 1;
             break;
         default:
-            r.treated = (fl & RFD_F_TOOK) != 0;
+            /* CPU and detections: measured on the release only if the host
+             * took it and said it ran it over the interval measured. */
+            r.treated = (fl & RFD_F_TOOK) && e->treated;
             break;
         }
         rf_rollout_observe(ro->eng, &r);
+    } else if (e->kind == RF_LOG_DETECTIONS) {
+        json_error_t je;
+        json_t *o = e->detail ? json_loads(e->detail, 0, &je) : NULL;
+        if (!o)
+            return rf_err_set(err, RF_E_INTERNAL, NULL, 0, 0,
+                              "rollout %lld log %lld: unreadable detection window",
+                              (long long)ro->id, (long long)e->seq);
+        rf_rollout_observe_detections(
+            ro->eng, e->t, (uint64_t)json_integer_value(json_object_get(o, "treated")),
+            (uint64_t)json_integer_value(json_object_get(o, "control")),
+            (double)json_integer_value(json_object_get(o, "treated_checkins")),
+            (double)json_integer_value(json_object_get(o, "control_checkins")));
+        json_decref(o);
     } else if (e->kind == RF_LOG_POLICY) {
         if (e->host < 0 || e->host >= f->ngroups)
             return rf_err_set(err, RF_E_INTERNAL, NULL, 0, 0,
@@ -785,6 +811,94 @@ void rfd_queue_report(rfd_server *s, const rf_store_inbox *e)
     pthread_mutex_unlock(&s->q_mu);
 }
 
+void rfd_measure(rfd_rollout *ro, int64_t idx, int ran, uint64_t detections, uint64_t cpu_ns)
+{
+    if (idx < 0 || idx >= ro->fleet.nhosts)
+        return;
+    int k = ran ? 1 : 0;
+    atomic_fetch_add(&ro->det_rep[k], 1);
+    if (detections)
+        atomic_fetch_add(&ro->det_n[k], detections);
+    if (cpu_ns) {
+        atomic_fetch_add(&ro->cpu_sum[k][idx], cpu_ns);
+        atomic_fetch_add(&ro->cpu_n[k][idx], 1);
+    }
+}
+
+/* The length of a measurement window (see lead_one). */
+static int64_t window_of(const rfd_rollout *ro)
+{
+    return (int64_t)ro->plan.checkin_interval_s + (int64_t)ro->plan.silence_grace_s;
+}
+
+/* Inbox encoding of another instance's window: a CPU mean per host, and
+ * the detection totals as host -1 (detections) and -2 (check-ins). */
+#define WIN_DET (-1)
+#define WIN_REP (-2)
+
+/* A measurement handed over by another instance: into this one's window. */
+static void measure_entry(rfd_rollout *ro, const rf_store_inbox *e)
+{
+    int k = e->treated ? 1 : 0;
+    if (e->kind == RF_REPORT_DETECTIONS && e->host == WIN_DET && e->value >= 0)
+        atomic_fetch_add(&ro->det_n[k], (uint64_t)e->value);
+    else if (e->kind == RF_REPORT_DETECTIONS && e->host == WIN_REP && e->value >= 0)
+        atomic_fetch_add(&ro->det_rep[k], (uint64_t)e->value);
+    else if (e->kind == RF_REPORT_CPU && e->value >= 1)
+        rfd_measure(ro, e->host, e->treated, 0, (uint64_t)e->value);
+}
+
+/* One entry of a closed window: a host's detections or mean CPU. */
+typedef struct meas {
+    uint32_t host;
+    int kind;
+    int treated;
+    double value;
+    double weight; /* events it stands for: detections, or 1 for a CPU mean */
+} meas;
+
+/*
+ * Close the measurement window: take the detection totals and every host's
+ * CPU sums (leaving zeros). The CPU means come back as entries with the
+ * treated ones spread evenly among the control ones, so that their order
+ * carries no signal. Caller frees *out.
+ */
+static rf_rc window_take(rfd_rollout *ro, uint64_t det[2], uint64_t rep[2], meas **out,
+                         size_t *n)
+{
+    size_t nh = ro->fleet.nhosts ? ro->fleet.nhosts : 1;
+    meas *buf = malloc(2 * nh * sizeof(*buf));
+    meas *o = malloc(2 * nh * sizeof(*o));
+    if (!buf || !o) {
+        free(buf);
+        free(o);
+        return RF_E_NOMEM;
+    }
+    for (int k = 0; k < 2; k++) {
+        det[k] = atomic_exchange(&ro->det_n[k], 0);
+        rep[k] = atomic_exchange(&ro->det_rep[k], 0);
+    }
+    meas *list[2] = {buf, buf + nh};
+    size_t cnt[2] = {0, 0};
+    for (uint32_t h = 0; h < ro->fleet.nhosts; h++) {
+        for (int k = 0; k < 2; k++) {
+            uint64_t cs = atomic_exchange(&ro->cpu_sum[k][h], 0);
+            uint32_t cn = atomic_exchange(&ro->cpu_n[k][h], 0);
+            if (cn)
+                list[k][cnt[k]++] = (meas){h, RF_REPORT_CPU, k, (double)cs / cn, 1};
+        }
+    }
+    size_t no = 0, it = 0, ic = 0;
+    while (it < cnt[1] || ic < cnt[0]) {
+        int pick_t = it < cnt[1] && (ic >= cnt[0] || it * cnt[0] <= ic * cnt[1]);
+        o[no++] = pick_t ? list[1][it++] : list[0][ic++];
+    }
+    free(buf);
+    *out = o;
+    *n = no;
+    return RF_OK;
+}
+
 /* Put reports back on the queue after a tick could not store them (the
  * database was down): the next tick tries again. Bounded like the queue. */
 static void requeue(rfd_server *s, const rf_store_inbox *e, size_t n)
@@ -890,6 +1004,10 @@ static rf_rc lead_one(rfd_server *s, rfd_rollout *ro, rf_store_inbox *in, size_t
          * at now. Each is applied (and kept only if it changed something)
          * before the next. */
         for (size_t i = 0; i < nin; i++) {
+            if (in[i].kind == RF_REPORT_CPU || in[i].kind == RF_REPORT_DETECTIONS) {
+                measure_entry(ro, &in[i]); /* from another instance's window */
+                continue;
+            }
             PUSH(in[i].kind, in[i].host, in[i].treated, in[i].value, NULL);
             e[ne - 1].t = in[i].t < now ? in[i].t : now;
         }
@@ -934,6 +1052,46 @@ static rf_rc lead_one(rfd_server *s, rfd_rollout *ro, rf_store_inbox *in, size_t
         for (size_t k = 0; k < total; k++) {
             int pick_t = ti < nt && (ci >= nco || (ti + 1) * total <= (k + 1) * nt);
             PUSH(RF_REPORT_SILENT, pick_t ? tr[ti++] : co[ci++], 0, 0, NULL);
+        }
+        /* Measurements, once per window of a check-in interval plus the
+         * silence grace: every live host has reported in it, whatever the
+         * phase of its check-ins, so the treated hosts' share of it is
+         * their share of the fleet when nothing is wrong. */
+        if (now - ro->window_start >= window_of(ro)) {
+            meas *ms = NULL;
+            size_t nms = 0;
+            uint64_t det[2], rep[2];
+            if (window_take(ro, det, rep, &ms, &nms) != RF_OK) {
+                rc = rf_err_set(err, RF_E_NOMEM, NULL, 0, 0, "out of memory");
+                goto out;
+            }
+            ro->window_start = now;
+            for (size_t i = 0; i < nms; i++) {
+                if (ne == cap) {
+                    size_t nc2 = cap * 2;
+                    rf_store_log *ng = realloc(e, nc2 * sizeof(*e));
+                    if (!ng) {
+                        free(ms);
+                        rc = rf_err_set(err, RF_E_NOMEM, NULL, 0, 0, "out of memory");
+                        goto out;
+                    }
+                    memset(ng + cap, 0, (nc2 - cap) * sizeof(*e));
+                    e = ng;
+                    cap = nc2;
+                }
+                e[ne++] = (rf_store_log){ro->id, 0, now, ms[i].kind, ms[i].host, ms[i].treated,
+                                         ms[i].value, NULL};
+            }
+            free(ms);
+            if (det[0] + det[1] > 0 && rep[0] > 0 && rep[1] > 0) {
+                json_t *wd = json_pack("{s:I,s:I,s:I,s:I}", "treated", (json_int_t)det[1],
+                                       "control", (json_int_t)det[0], "treated_checkins",
+                                       (json_int_t)rep[1], "control_checkins",
+                                       (json_int_t)rep[0]);
+                char *wt = wd ? json_dumps(wd, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+                json_decref(wd);
+                PUSH(RF_LOG_DETECTIONS, -1, 0, 0, wt);
+            }
         }
     }
     /* Apply in order; drop what changed nothing. */
@@ -1113,6 +1271,34 @@ void rfd_tick(rfd_server *s)
     discover(s);
 
     if (!leader) {
+        /* Closed measurement windows go to the leader with the reports. */
+        pthread_mutex_lock(&s->ro_mu);
+        for (size_t i = 0; i < s->nro; i++) {
+            rfd_rollout *ro = s->ro[i];
+            if (strcmp(ro->row.state, "running") || now - ro->window_start < window_of(ro))
+                continue;
+            meas *ms = NULL;
+            size_t nms = 0;
+            uint64_t det[2], rep[2];
+            if (window_take(ro, det, rep, &ms, &nms) != RF_OK)
+                continue;
+            ro->window_start = now;
+            rf_store_inbox *g = realloc(q, (qn + nms + 4) * sizeof(*g));
+            if (g) {
+                q = g;
+                for (size_t k = 0; k < nms; k++)
+                    q[qn++] = (rf_store_inbox){ro->id, now, ms[k].kind, ms[k].host,
+                                               ms[k].treated, ms[k].value};
+                for (int k = 0; k < 2; k++) {
+                    q[qn++] = (rf_store_inbox){ro->id, now, RF_REPORT_DETECTIONS, WIN_DET, k,
+                                               (double)det[k]};
+                    q[qn++] = (rf_store_inbox){ro->id, now, RF_REPORT_DETECTIONS, WIN_REP, k,
+                                               (double)rep[k]};
+                }
+            }
+            free(ms);
+        }
+        pthread_mutex_unlock(&s->ro_mu);
         /* Hand the reports to the leader, follow the log. */
         if (qn) {
             rf_store_tx *tx;

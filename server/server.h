@@ -98,6 +98,17 @@ typedef struct rfd_rollout {
     int64_t applied_seq;     /* last log entry applied */
     _Atomic uint8_t *applied; /* RFD_F_* per fleet host, from the log */
     _Atomic uint8_t *queued;  /* RFD_F_* per fleet host, queued here */
+    /* Detections and per-event CPU reported since the measurement window
+     * opened: [0] measured on other content, [1] on the release. They reach
+     * the gates once per window (a check-in interval plus the silence
+     * grace): detections as totals with the check-ins they came with as
+     * exposure, CPU as one mean per host, treated ones spread evenly among
+     * the control ones (docs/design-server.md, "Measurements"). */
+    _Atomic uint64_t det_n[2];   /* detections in the window */
+    _Atomic uint64_t det_rep[2]; /* check-ins in the window: the exposure */
+    _Atomic uint64_t *cpu_sum[2];
+    _Atomic uint32_t *cpu_n[2];
+    int64_t window_start;
     pthread_rwlock_t lock;   /* engine + applied: readers are check-ins */
     int dirty;               /* diverged from the log: rebuild from it */
 } rfd_rollout;
@@ -262,6 +273,8 @@ void rfd_hosts_free(rfd_server *s);
 int64_t rfd_hosts_max_id(rfd_server *s);
 /* Last-seen times flushed by other instances (PostgreSQL), taken if later. */
 void rfd_hosts_refresh_seen(rfd_server *s);
+/* Every host of the store into memory (before a rollout's fleet is taken). */
+void rfd_hosts_sync_all(rfd_server *s);
 
 /* rollouts.c */
 rf_rc rfd_rollouts_load(rfd_server *s, rf_err *err);
@@ -326,6 +339,9 @@ rf_rc rfd_rollout_operate(rfd_server *s, rf_store_tx *tx, rfd_rollout *ro, rf_op
 json_t *rfd_rollout_json(rfd_server *s, rf_store_tx *tx, rfd_rollout *ro, rf_err *err);
 /* Queue a report from a check-in for the ticker. */
 void rfd_queue_report(rfd_server *s, const rf_store_inbox *e);
+/* Add a check-in's measurements (detections since the last one, the mean
+ * per-event CPU) to the host's window; ran: measured on the release. */
+void rfd_measure(rfd_rollout *ro, int64_t idx, int ran, uint64_t detections, uint64_t cpu_ns);
 
 /* checkin.c */
 void rfd_api_checkin(rfd_req *r);

@@ -230,6 +230,19 @@ typedef struct rf_health_report {
 /* Feed one report. Reports must come in non-decreasing time order. */
 void rf_rollout_observe(rf_rollout *ro, const rf_health_report *r);
 
+/*
+ * Detections counted over a window (the server's: one check-in interval plus
+ * the silence grace) instead of one report at a time: `treated` on hosts
+ * that ran the release, `control` on the others, while they checked in
+ * treated_exposure and control_exposure times (or any measure of the time
+ * each group was watched). Under "no harm" the treated share of the
+ * detections is the treated share of that exposure, whatever the phase of
+ * the hosts' check-ins, which the hosts at risk at one moment cannot give.
+ */
+void rf_rollout_observe_detections(rf_rollout *ro, int64_t t, uint64_t treated,
+                                   uint64_t control, double treated_exposure,
+                                   double control_exposure);
+
 typedef enum rf_decide {
     RF_DECIDE_HOLD = 0,
     RF_DECIDE_PROMOTE = 1,  /* the next wave opened */

@@ -247,6 +247,7 @@ typedef struct rf_store_log {
 } rf_store_log;
 
 #define RF_LOG_POLICY 20
+#define RF_LOG_DETECTIONS 25 /* a window's detection totals (detail JSON) */
 #define RF_LOG_STEP 30
 #define RF_LOG_OP_HALT 40
 #define RF_LOG_OP_RESUME 41

@@ -310,6 +310,34 @@ void rf_rollout_observe(rf_rollout *ro, const rf_health_report *r)
     }
 }
 
+void rf_rollout_observe_detections(rf_rollout *ro, int64_t t, uint64_t treated,
+                                   uint64_t control, double treated_exposure,
+                                   double control_exposure)
+{
+    advance(ro, t);
+    if (!(treated_exposure > 0) || !(control_exposure > 0) || !isfinite(treated_exposure) ||
+        !isfinite(control_exposure))
+        return;
+    /* Bound the work of one window; the shares are kept. */
+    const uint64_t cap = 1000000;
+    if (treated + control > cap) {
+        double k = (double)cap / (double)(treated + control);
+        treated = (uint64_t)((double)treated * k);
+        control = (uint64_t)((double)control * k);
+    }
+    /* One window's events have no order: the treated ones are spread evenly
+     * among the control ones. */
+    uint64_t it = 0, ic = 0;
+    while (it < treated || ic < control) {
+        int tr = it < treated && (ic >= control || it * control <= ic * treated);
+        if (tr)
+            it++;
+        else
+            ic++;
+        rf_cusum_rate_add(&ro->detect, tr, treated_exposure, control_exposure);
+    }
+}
+
 static void fill_evidence(const rf_rollout *ro, rf_evidence *ev, const char *signal,
                           double stat, double thr, uint64_t te, uint64_t ce)
 {

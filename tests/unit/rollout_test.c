@@ -439,6 +439,36 @@ static void test_operator_actions(void **state)
     fleet_free(x);
 }
 
+/* Detections by window (the server's): equal rates never alarm, whatever
+ * the shares; ten times the rate on the treated hosts alarms within a few
+ * windows. */
+static void test_detection_windows(void **state)
+{
+    (void)state;
+    fx *x = fleet_new(7000);
+    rf_rollout *ro = start(x, 5);
+    rf_decision d;
+    /* 200 treated hosts of 7000 report 2 detections per check-in, as all do. */
+    for (int64_t w = 0; w < 2000; w++) {
+        uint64_t rt = 200 + (uint64_t)(w % 7), rc = 6800 - (uint64_t)(w % 5);
+        rf_rollout_observe_detections(ro, 1000 + w * 390, 2 * rt, 2 * rc, (double)rt,
+                                      (double)rc);
+        assert_int_equal(rf_rollout_step(ro, 1000 + w * 390, &d) == RF_DECIDE_HALT, 0);
+    }
+    rf_rollout_free(ro);
+    ro = start(x, 5);
+    int halted = -1;
+    for (int64_t w = 0; w < 20 && halted < 0; w++) {
+        rf_rollout_observe_detections(ro, 1000 + w * 390, 20 * 200, 2 * 6800, 200, 6800);
+        if (rf_rollout_step(ro, 1000 + w * 390, &d) == RF_DECIDE_HALT)
+            halted = (int)w;
+    }
+    assert_true(halted >= 0 && halted <= 2);
+    assert_string_equal(d.ev.signal, "detections");
+    rf_rollout_free(ro);
+    fleet_free(x);
+}
+
 static void test_other_gates(void **state)
 {
     (void)state;
@@ -590,6 +620,7 @@ int main(void)
         cmocka_unit_test(test_hold_until_reports),
         cmocka_unit_test(test_halt_rollback_and_evidence),
         cmocka_unit_test(test_operator_actions),
+        cmocka_unit_test(test_detection_windows),
         cmocka_unit_test(test_other_gates),
         cmocka_unit_test(test_properties_random_fleets),
         cmocka_unit_test(test_determinism),
