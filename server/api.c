@@ -258,16 +258,7 @@ static void revoke_token(rfd_req *r, const char *ids, int64_t tenant_id)
 /* The name a token is issued to: [A-Za-z0-9._@-]{1,63}. */
 static int identity_ok(const char *s)
 {
-    size_t n = strlen(s);
-    if (n == 0 || n >= RF_NAME_MAX)
-        return 0;
-    for (; *s; s++) {
-        char c = *s;
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-' || c == '@'))
-            return 0;
-    }
-    return 1;
+    return rfd_word_ok(s, RF_NAME_MAX, "@");
 }
 
 /* Parse {"role", "name"} for a token; roles limited to `may` (RFD_* bits). */

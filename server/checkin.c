@@ -11,8 +11,7 @@
 
 #include "server.h"
 
-/* [A-Za-z0-9._-]{1,max-1} */
-static int token_word(const char *s, size_t max)
+int rfd_word_ok(const char *s, size_t max, const char *extra)
 {
     size_t n = strlen(s);
     if (n == 0 || n >= max)
@@ -20,10 +19,16 @@ static int token_word(const char *s, size_t max)
     for (; *s; s++) {
         char c = *s;
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-'))
+              c == '.' || c == '_' || c == '-' || (extra && strchr(extra, c))))
             return 0;
     }
     return 1;
+}
+
+/* [A-Za-z0-9._-]{1,max-1} */
+static int token_word(const char *s, size_t max)
+{
+    return rfd_word_ok(s, max, NULL);
 }
 
 int rfd_group_name_ok(const char *s)

@@ -1245,6 +1245,34 @@ static void discover(rfd_server *s)
     free(rs);
 }
 
+/* The replicas as they are now (the array may grow while a tick runs;
+ * replicas are never freed while the server runs). Caller frees. */
+static rfd_rollout **replicas(rfd_server *s, size_t *n)
+{
+    pthread_mutex_lock(&s->ro_mu);
+    size_t nro = s->nro;
+    rfd_rollout **ros = malloc((nro ? nro : 1) * sizeof(*ros));
+    if (ros && nro)
+        memcpy(ros, s->ro, nro * sizeof(*ros));
+    pthread_mutex_unlock(&s->ro_mu);
+    *n = ros ? nro : 0;
+    return ros;
+}
+
+/* Apply what other writers added to a replica's log (read transaction). */
+static void follow_only(rfd_server *s, rfd_rollout *ro)
+{
+    rf_store_tx *tx;
+    rf_err err;
+    if (rf_store_begin(s->store, 0, &tx, &err) != RF_OK)
+        return;
+    pthread_rwlock_wrlock(&ro->lock);
+    if (follow(s, tx, ro, &err) != RF_OK)
+        ro->dirty = 1;
+    pthread_rwlock_unlock(&ro->lock);
+    rf_store_rollback(tx);
+}
+
 void rfd_tick(rfd_server *s)
 {
     int64_t now = (int64_t)time(NULL);
@@ -1317,21 +1345,10 @@ void rfd_tick(rfd_server *s)
             }
         }
         free(q);
-        pthread_mutex_lock(&s->ro_mu);
-        size_t nro = s->nro;
-        rfd_rollout **ros = malloc((nro ? nro : 1) * sizeof(*ros));
-        if (ros && nro)
-            memcpy(ros, s->ro, nro * sizeof(*ros));
-        pthread_mutex_unlock(&s->ro_mu);
-        for (size_t i = 0; ros && i < nro; i++) {
-            rf_store_tx *tx;
-            if (rf_store_begin(s->store, 0, &tx, &err) != RF_OK)
-                break;
-            pthread_rwlock_wrlock(&ros[i]->lock);
-            if (follow(s, tx, ros[i], &err) != RF_OK)
-                ros[i]->dirty = 1;
-            pthread_rwlock_unlock(&ros[i]->lock);
-            rf_store_rollback(tx);
+        size_t nro;
+        rfd_rollout **ros = replicas(s, &nro);
+        for (size_t i = 0; i < nro; i++) {
+            follow_only(s, ros[i]);
             if (ros[i]->dirty)
                 rebuild(s, ros[i]);
         }
@@ -1367,13 +1384,9 @@ void rfd_tick(rfd_server *s)
     free(q);
     free(in);
 
-    pthread_mutex_lock(&s->ro_mu);
-    size_t nro = s->nro;
-    rfd_rollout **ros = malloc((nro ? nro : 1) * sizeof(*ros));
-    if (ros && nro)
-        memcpy(ros, s->ro, nro * sizeof(*ros));
-    pthread_mutex_unlock(&s->ro_mu);
-    for (size_t i = 0; ros && i < nro; i++) {
+    size_t nro;
+    rfd_rollout **ros = replicas(s, &nro);
+    for (size_t i = 0; i < nro; i++) {
         rfd_rollout *ro = ros[i];
         /* This rollout's reports (stable: still in time order). */
         size_t k = 0;
@@ -1384,14 +1397,7 @@ void rfd_tick(rfd_server *s)
         if (strcmp(ro->row.state, "running") != 0 && k == 0 && !ro->dirty) {
             /* Nothing can change a finished rollout but an operator, whose
              * entries are followed here. */
-            rf_store_tx *tx;
-            if (rf_store_begin(s->store, 0, &tx, &err) == RF_OK) {
-                pthread_rwlock_wrlock(&ro->lock);
-                if (follow(s, tx, ro, &err) != RF_OK)
-                    ro->dirty = 1;
-                pthread_rwlock_unlock(&ro->lock);
-                rf_store_rollback(tx);
-            }
+            follow_only(s, ro);
         } else if (lead_one(s, ro, mine, k, now, &err) != RF_OK) {
             char b[700];
             rf_err_format(&err, b, sizeof(b));

@@ -244,6 +244,8 @@ void rfd_warn(rfd_server *s, const char *fmt, ...) RF_PRINTF(2, 3);
 
 /* checkin.c */
 int rfd_group_name_ok(const char *s); /* [a-z0-9_-]{1,63} */
+/* [A-Za-z0-9._-] and the bytes of extra (may be NULL), 1..max-1 of them. */
+int rfd_word_ok(const char *s, size_t max, const char *extra);
 /* "channels/<channel>/<version>.rfc", the TUF target of a content version. */
 void rfd_target_name(uint32_t channel, uint64_t version, char *buf, size_t n);
 /* Append one assignment {channel, content_version, target, kind} to `as`. */
