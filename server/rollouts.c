@@ -608,8 +608,12 @@ static void install(rfd_server *s, rfd_rollout *ro)
     s->ro[s->nro++] = ro;
 }
 
-/* Replicas that were replaced, freed at shutdown. */
+/* Replicas that were replaced by a newer rollout of their channel (under
+ * ro_mu). A check-in or a request may still hold one for the length of a
+ * request, so each is freed only RETIRE_S after it was replaced. */
+#define RETIRE_S 300
 static rfd_rollout **g_retired;
+static int64_t *g_retired_at;
 static size_t g_nretired;
 
 static void retire_old(rfd_server *s, rfd_rollout *ro)
@@ -617,11 +621,35 @@ static void retire_old(rfd_server *s, rfd_rollout *ro)
     rfd_rollout *old = rfd_rollout_of_channel(s, ro->row.channel);
     if (old && old != ro && old->id < ro->id) {
         rfd_rollout **n = realloc(g_retired, (g_nretired + 1) * sizeof(*n));
-        if (n) {
+        if (n)
             g_retired = n;
-            g_retired[g_nretired++] = old;
+        int64_t *t = realloc(g_retired_at, (g_nretired + 1) * sizeof(*t));
+        if (t)
+            g_retired_at = t;
+        if (n && t) {
+            g_retired[g_nretired] = old;
+            g_retired_at[g_nretired] = (int64_t)time(NULL);
+            g_nretired++;
         }
     }
+}
+
+/* Free the replicas replaced long enough ago. */
+static void reap_retired(rfd_server *s, int64_t now)
+{
+    pthread_mutex_lock(&s->ro_mu);
+    size_t keep = 0;
+    for (size_t i = 0; i < g_nretired; i++) {
+        if (now - g_retired_at[i] >= RETIRE_S) {
+            replica_free(g_retired[i]);
+            continue;
+        }
+        g_retired[keep] = g_retired[i];
+        g_retired_at[keep] = g_retired_at[i];
+        keep++;
+    }
+    g_nretired = keep;
+    pthread_mutex_unlock(&s->ro_mu);
 }
 
 /* A replica of rollout `id` rebuilt from the store: its row, fleet and log. */
@@ -721,7 +749,9 @@ void rfd_rollouts_free(rfd_server *s)
     for (size_t i = 0; i < g_nretired; i++)
         replica_free(g_retired[i]);
     free(g_retired);
+    free(g_retired_at);
     g_retired = NULL;
+    g_retired_at = NULL;
     g_nretired = 0;
 }
 
@@ -1276,6 +1306,7 @@ static void follow_only(rfd_server *s, rfd_rollout *ro)
 void rfd_tick(rfd_server *s)
 {
     int64_t now = (int64_t)time(NULL);
+    reap_retired(s, now);
     atomic_fetch_add(&s->m.ticks, 1);
     flush_seen(s);
 
