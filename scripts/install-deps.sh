@@ -9,7 +9,7 @@ set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config libyaml-dev libjansson-dev
       libvectorscan-dev libpcre2-dev libcmocka-dev libssl-dev libcurl4-openssl-dev
       python3 python3-cryptography faketime strace nodejs
-      libsqlite3-dev sqlite3 libmicrohttpd-dev libpq-dev postgresql)
+      libsqlite3-dev sqlite3 libmicrohttpd-dev libpq-dev postgresql openssl)
 # npm: Debian's package, unless the machine already has an npm (a Node.js
 # distribution that ships its own npm conflicts with Debian's).
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
