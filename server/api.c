@@ -232,6 +232,12 @@ static void revoke_token(rfd_req *r, const char *ids, int64_t tenant_id)
         rfd_fail(r, 404, "no token %lld", (long long)id);
         return;
     }
+    if (!rc && t->revoked) {
+        free(ts);
+        rf_store_rollback(tx);
+        rfd_fail(r, 409, "token %lld is revoked already", (long long)id);
+        return;
+    }
     if (!rc && t->id == r->auth.token_id) {
         free(ts);
         rf_store_rollback(tx);

@@ -195,8 +195,11 @@ void rfd_tick_policies(rfd_server *s)
     pthread_mutex_lock(&s->ro_mu);
     int stale = g_pol_stale;
     pthread_mutex_unlock(&s->ro_mu);
-    /* Several instances: another one may have changed a policy. */
+    /* Several instances: another one may have changed a policy or revoked
+     * a token. */
     int remote = rf_store_backend_of(s->store) == RF_STORE_POSTGRES && now - last >= 2;
+    if (remote)
+        rfd_tokens_follow_revocations(s);
     if (stale || remote) {
         last = now;
         reload(s);

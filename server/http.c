@@ -167,8 +167,14 @@ json_t *rfd_body_object(rfd_req *r, const char *const *allowed)
     }
     const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Type");
     /* application/json, optionally with parameters ("; charset=utf-8"). */
-    if (ct && (strncasecmp(ct, "application/json", 16) != 0 ||
-               (ct[16] != '\0' && ct[16] != ';' && ct[16] != ' '))) {
+    int json_ct = !ct;
+    if (ct && strncasecmp(ct, "application/json", 16) == 0) {
+        const char *rest = ct + 16;
+        while (*rest == ' ')
+            rest++;
+        json_ct = *rest == '\0' || *rest == ';';
+    }
+    if (!json_ct) {
         rfd_fail(r, 415, "Content-Type is '%s'; send application/json", ct);
         return NULL;
     }

@@ -309,6 +309,19 @@ static int cmd_serve(int argc, char **argv)
             goto out_free;
         }
     }
+    /* A wave that bakes for less than a check-in interval plus the grace
+     * can be promoted before a host that crashed on the release counts as
+     * silent; allowed (emergency bakes are short), but said. */
+    for (uint32_t w = 0; w < s->plan.nwaves; w++) {
+        uint32_t need = s->plan.checkin_interval_s + s->plan.silence_grace_s;
+        const rf_wave *wv = &s->plan.waves[w];
+        if (wv->bake_s < need)
+            rfd_warn(s,
+                     "plan %s: wave %s bakes %us, less than the check-in interval plus the "
+                     "silence grace (%us): a host that crashed on a release may not count as "
+                     "silent before the wave is promoted",
+                     s->plan.name, wv->name, wv->bake_s, need);
+    }
     /* Agents are told the plan's interval unless asked for less: a longer
      * one would make every host look silent to the gates. */
     if (!c->checkin_interval_s) {
@@ -336,6 +349,7 @@ static int cmd_serve(int argc, char **argv)
         rc = fail_err(&err);
         goto out_store;
     }
+    rfd_tokens_follow_revocations(s); /* where the audit log ends, before the load */
     if (rfd_hosts_load(s, &err) != RF_OK || rfd_tokens_load(s, &err) != RF_OK ||
         rfd_rollouts_load(s, &err) != RF_OK) {
         rc = fail_err(&err);

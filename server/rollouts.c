@@ -1142,6 +1142,28 @@ static rf_rc lead_one(rfd_server *s, rfd_rollout *ro, rf_store_inbox *in, size_t
     rf_decide act = RF_DECIDE_HOLD;
     if (running) {
         act = rf_rollout_step(ro->eng, now, &d);
+        if (act == RF_DECIDE_HOLD) {
+            snprintf(ro->holding, sizeof(ro->holding), "%s", d.reason);
+            /* A wave far past its bake and still short of reports: its hosts
+             * may all have crashed (a crashed host cannot report), or be off.
+             * Holding is safe; the operator is told once. */
+            uint32_t w = rf_rollout_wave(ro->eng);
+            const rf_wave *wv = &ro->plan.waves[w];
+            int64_t bake = ro->rel.emergency ? wv->emergency_bake_s : wv->bake_s;
+            int64_t open_s = now - rf_rollout_wave_opened(ro->eng, w);
+            if (open_s > bake + 2 * window_of(ro) && strstr(d.reason, "reports") &&
+                ro->stuck_warned != w + 1) {
+                ro->stuck_warned = w + 1;
+                rfd_warn(s,
+                         "rollout %lld: wave %s has waited %llds, past its bake of %llds, for "
+                         "reports (%s): its hosts may have crashed or be switched off; halt "
+                         "or roll back if they do not report",
+                         (long long)ro->id, wv->name, (long long)open_s, (long long)bake,
+                         d.reason);
+            }
+        } else {
+            ro->holding[0] = '\0';
+        }
         if (act != RF_DECIDE_HOLD) {
             char *detail = decision_detail(ro, &d, "engine");
             PUSH(RF_LOG_STEP, -1, 0, (double)act, detail);
@@ -1567,6 +1589,9 @@ json_t *rfd_rollout_json(rfd_server *s, rf_store_tx *tx, rfd_rollout *ro, rf_err
     json_object_set_new(o, "target", json_string(ro->target));
     json_object_set_new(o, "rollback_target", ro->rb_target[0] ? json_string(ro->rb_target) : json_null());
     json_object_set_new(o, "halted_by_gate", json_boolean(rf_rollout_halted_by_gate(ro->eng)));
+    json_object_set_new(o, "holding", ro->holding[0] && strcmp(ro->row.state, "running") == 0
+                                          ? json_string(ro->holding)
+                                          : json_null());
     pthread_rwlock_unlock(&ro->lock);
     return o;
 }

@@ -109,6 +109,8 @@ typedef struct rfd_rollout {
     _Atomic uint64_t *cpu_sum[2];
     _Atomic uint32_t *cpu_n[2];
     int64_t window_start;
+    char holding[256];       /* why the engine held at its last step ("" if it did not) */
+    uint32_t stuck_warned;   /* wave+1 a "stuck" warning was logged for */
     pthread_rwlock_t lock;   /* engine + applied: readers are check-ins */
     int dirty;               /* diverged from the log: rebuild from it */
 } rfd_rollout;
@@ -263,6 +265,8 @@ void rfd_token_remember(rfd_server *s, const char *token, const rfd_auth *a);
 void rfd_token_forget(rfd_server *s, int64_t id);
 /* Cache every valid token of the store (at start). */
 rf_rc rfd_tokens_load(rfd_server *s, rf_err *err);
+/* Refuse the tokens other instances revoked (their audit lines). */
+void rfd_tokens_follow_revocations(rfd_server *s);
 /* Look the bearer token up (cache, then the store). 0 if unknown. */
 int rfd_token_auth(rfd_server *s, const char *bearer, rfd_auth *out);
 void rfd_token_cache_free(rfd_server *s);

@@ -6,8 +6,8 @@
  * cache is keyed by the hash; the final comparison is CRYPTO_memcmp, in
  * constant time. Unknown tokens are not cached (a flood of bad tokens costs
  * one indexed read each, and never fills memory). A revocation takes effect
- * at once on the instance that made it and within RFD_TOKEN_RECHECK_S on
- * the others, which read a cached token from the store again after that.
+ * at once on the instance that made it; the others see it in the audit log,
+ * which they follow (rfd_tokens_follow_revocations), within a few seconds.
  */
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -20,13 +20,8 @@
 struct rfd_tok_ent {
     uint8_t hash[32];
     int used;
-    int64_t checked; /* when the store last said it is valid */
     rfd_auth a;
 };
-
-/* A cached token is read from the store again after this long, so that a
- * revocation made through another instance takes effect here too. */
-#define RFD_TOKEN_RECHECK_S 300
 
 static uint64_t slot_of(const uint8_t h[32])
 {
@@ -36,7 +31,7 @@ static uint64_t slot_of(const uint8_t h[32])
 }
 
 /* Insert under tok_mu. Grows at half full. */
-static void cache_put(rfd_server *s, const uint8_t h[32], const rfd_auth *a, int64_t now)
+static void cache_put(rfd_server *s, const uint8_t h[32], const rfd_auth *a)
 {
     if ((s->tok_n + 1) * 2 > s->tok_cap) {
         size_t ncap = s->tok_cap ? s->tok_cap * 2 : 1024;
@@ -59,27 +54,23 @@ static void cache_put(rfd_server *s, const uint8_t h[32], const rfd_auth *a, int
     while (s->tok[j].used) {
         if (CRYPTO_memcmp(s->tok[j].hash, h, 32) == 0) {
             s->tok[j].a = *a;
-            s->tok[j].checked = now;
             return;
         }
         j = (j + 1) & (s->tok_cap - 1);
     }
     memcpy(s->tok[j].hash, h, 32);
     s->tok[j].a = *a;
-    s->tok[j].checked = now;
     s->tok[j].used = 1;
     s->tok_n++;
 }
 
-static int cache_get(rfd_server *s, const uint8_t h[32], int64_t now, rfd_auth *out)
+static int cache_get(rfd_server *s, const uint8_t h[32], rfd_auth *out)
 {
     if (!s->tok_cap)
         return 0;
     size_t j = slot_of(h) & (s->tok_cap - 1);
     while (s->tok[j].used) {
         if (CRYPTO_memcmp(s->tok[j].hash, h, 32) == 0) {
-            if (now - s->tok[j].checked > RFD_TOKEN_RECHECK_S)
-                return 0; /* ask the store again */
             *out = s->tok[j].a;
             return 1;
         }
@@ -128,7 +119,7 @@ void rfd_token_remember(rfd_server *s, const char *token, const rfd_auth *a)
     uint8_t h[32];
     rf_sha256(token, strlen(token), h);
     pthread_mutex_lock(&s->tok_mu);
-    cache_put(s, h, a, (int64_t)time(NULL));
+    cache_put(s, h, a);
     pthread_mutex_unlock(&s->tok_mu);
 }
 
@@ -153,7 +144,6 @@ rf_rc rfd_tokens_load(rfd_server *s, rf_err *err)
     rf_store_rollback(tx);
     if (rc)
         return rc;
-    int64_t now = (int64_t)time(NULL);
     pthread_mutex_lock(&s->tok_mu);
     for (size_t i = 0; i < n; i++) {
         if (ts[i].revoked)
@@ -161,7 +151,7 @@ rf_rc rfd_tokens_load(rfd_server *s, rf_err *err)
         rfd_auth a;
         auth_of(&ts[i], &a);
         if (a.role)
-            cache_put(s, ts[i].hash, &a, now);
+            cache_put(s, ts[i].hash, &a);
     }
     pthread_mutex_unlock(&s->tok_mu);
     free(ts);
@@ -175,9 +165,8 @@ int rfd_token_auth(rfd_server *s, const char *bearer, rfd_auth *out)
         return 0;
     uint8_t h[32];
     rf_sha256(bearer, n, h);
-    int64_t now = (int64_t)time(NULL);
     pthread_mutex_lock(&s->tok_mu);
-    int hit = cache_get(s, h, now, out);
+    int hit = cache_get(s, h, out);
     pthread_mutex_unlock(&s->tok_mu);
     if (hit)
         return out->role != 0;
@@ -193,7 +182,7 @@ int rfd_token_auth(rfd_server *s, const char *bearer, rfd_auth *out)
     if (!out->role)
         return 0;
     pthread_mutex_lock(&s->tok_mu);
-    cache_put(s, h, out, now);
+    cache_put(s, h, out);
     pthread_mutex_unlock(&s->tok_mu);
     return 1;
 }
@@ -203,4 +192,43 @@ void rfd_token_cache_free(rfd_server *s)
     free(s->tok);
     s->tok = NULL;
     s->tok_cap = s->tok_n = 0;
+}
+
+/*
+ * Several instances: a token revoked through another one is refused here
+ * once its token.revoke line appears in the audit log, which this follows.
+ * The first call (before the tokens are loaded at start) only finds where
+ * the log ends: what was revoked before is in the store's own state.
+ */
+void rfd_tokens_follow_revocations(rfd_server *s)
+{
+    static int64_t after;
+    static int primed;
+    rf_store_tx *tx;
+    if (rf_store_begin(s->store, 0, &tx, NULL) != RF_OK)
+        return;
+    int ok = 0;
+    for (int page = 0; page < 1000; page++) {
+        rf_store_audit *a = NULL;
+        size_t n = 0;
+        if (rf_store_audit_read(tx, after, 10000, &a, &n, NULL) != RF_OK)
+            break;
+        for (size_t i = 0; i < n; i++) {
+            int64_t id;
+            if (primed && strcmp(a[i].action, "token.revoke") == 0 &&
+                strncmp(a[i].object, "token/", 6) == 0 &&
+                rf_parse_i64(a[i].object + 6, 1, INT64_MAX, &id) == RF_OK)
+                rfd_token_forget(s, id);
+        }
+        if (n)
+            after = a[n - 1].seq;
+        rf_store_audit_free_array(a, n);
+        if (n < 10000) {
+            ok = 1;
+            break;
+        }
+    }
+    rf_store_rollback(tx);
+    if (ok)
+        primed = 1;
 }

@@ -164,6 +164,31 @@ class MultiTest(H.ServerCase):
         ro = w.start_rollout(rid, srv=a)
         self.assertEqual(ro["hosts"]["fleet"], 6, ro["hosts"])
 
+    def test_3_revocation_reaches_the_other_instance(self):
+        # A token revoked through A is refused by B within seconds (B follows
+        # the token.revoke lines of the audit log), not only after a restart.
+        url = self.new_database("rf_revoke")
+        admin = H.init_db(url)
+        a = self.server(name="a3", db=url)
+        b = self.server(name="b3", db=url)
+        a.start()
+        self.assertTrue(self.wait_leader(a, 10))
+        b.start()
+        w = H.World(a, admin, self.fx).bootstrap({"acme": H.TENANTS["acme"]})
+        agent = w.enroll({"acme": 1}, srv=a)[0]
+        self.assertEqual(b.call("POST", "/v1/checkin", agent.token, {})[0], 200)
+        st, v = a.call("GET", "/v1/tenants/acme/tokens", admin)
+        tid = [t for t in v["tokens"] if t["role"] == "agent"][0]["id"]
+        self.assertEqual(a.call("DELETE", "/v1/tokens/%d" % tid, admin)[0], 200)
+        self.assertEqual(a.call("POST", "/v1/checkin", agent.token, {})[0], 401)
+        refused = False
+        for _ in H.deadline_loop(15, 0.2):
+            if b.call("POST", "/v1/checkin", agent.token, {})[0] == 401:
+                refused = True
+                break
+        self.assertTrue(refused, "instance B still accepts a token revoked through A")
+        self.assertEqual(a.call("DELETE", "/v1/tokens/%d" % tid, admin)[0], 409)
+
 
 if __name__ == "__main__":
     unittest.main()
