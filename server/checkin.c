@@ -367,7 +367,7 @@ void rfd_api_checkin(rfd_req *r)
     pthread_mutex_unlock(&h->mu);
 
     json_t *as = json_array();
-    uint32_t done[RFD_MAX_CHANNELS_PER_HOST + 64];
+    uint32_t done[RFD_MAX_CHANNELS_PER_HOST + 64] = {0};
     size_t ndone = 0;
     char tgt[256];
 
