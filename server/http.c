@@ -444,7 +444,14 @@ static void dispatch(rfd_req *r)
         rfd_fail(r, 401, "missing bearer token (Authorization: Bearer TOKEN)");
         return;
     }
-    if (!rfd_token_auth(s, h + 7, &r->auth)) {
+    int known = rfd_token_auth(s, h + 7, &r->auth);
+    if (known < 0) {
+        /* Never 401 for this: an agent told "unknown token" would enroll again. */
+        rfd_fail(r, 503, "the database is unavailable and this token is not known here yet; "
+                         "try again later");
+        return;
+    }
+    if (!known) {
         rfd_fail(r, 401, "unknown or revoked token");
         return;
     }

@@ -267,7 +267,8 @@ void rfd_token_forget(rfd_server *s, int64_t id);
 rf_rc rfd_tokens_load(rfd_server *s, rf_err *err);
 /* Refuse the tokens other instances revoked (their audit lines). */
 void rfd_tokens_follow_revocations(rfd_server *s);
-/* Look the bearer token up (cache, then the store). 0 if unknown. */
+/* Look the bearer token up (cache, then the store): 1 known, 0 unknown or
+ * revoked, -1 the store did not answer for a token not cached. */
 int rfd_token_auth(rfd_server *s, const char *bearer, rfd_auth *out);
 void rfd_token_cache_free(rfd_server *s);
 

@@ -173,9 +173,11 @@ int rfd_token_auth(rfd_server *s, const char *bearer, rfd_auth *out)
     rf_store_tx *tx;
     rf_store_token t;
     if (rf_store_begin(s->store, 0, &tx, NULL) != RF_OK)
-        return 0;
+        return -1;
     rf_rc rc = rf_store_token_by_hash(tx, h, &t, NULL);
     rf_store_rollback(tx);
+    if (rc != RF_OK && rc != RF_E_NOTFOUND)
+        return -1; /* the database did not answer: not a verdict on the token */
     if (rc != RF_OK || t.revoked)
         return 0;
     auth_of(&t, out);
