@@ -520,14 +520,6 @@ static rf_rc row_inbox(pgrow *g, void *dst, rf_err *err)
     return g_check(g, err);
 }
 
-static void audit_clear(rf_store_audit *a)
-{
-    free(a->actor);
-    free(a->action);
-    free(a->object);
-    free(a->detail);
-    memset(a, 0, sizeof(*a));
-}
 
 static rf_rc row_audit(pgrow *g, void *dst, rf_err *err)
 {
@@ -545,29 +537,10 @@ static rf_rc row_audit(pgrow *g, void *dst, rf_err *err)
     }
     rf_rc rc = g_check(g, err);
     if (rc != RF_OK)
-        audit_clear(a);
+        rfstore_audit_clear(a);
     return rc;
 }
 
-static void clear_release(void *p)
-{
-    rf_store_release_free(p);
-}
-
-static void clear_rollout(void *p)
-{
-    rf_store_rollout_free(p);
-}
-
-static void clear_log(void *p)
-{
-    free(((rf_store_log *)p)->detail);
-}
-
-static void clear_audit(void *p)
-{
-    audit_clear(p);
-}
 
 /* Query and read its one row into *dst; RF_E_NOTFOUND (err not filled: the
  * caller names the thing) when there is none. */
@@ -1262,7 +1235,7 @@ static rf_rc pg_release_list(rf_store_tx *tx, uint32_t channel, rf_store_release
     return pg_list(tx,
                    "SELECT " REL_COLS " FROM releases "
                    "WHERE $1::bigint = 0 OR channel = $1::bigint ORDER BY id DESC",
-                   &p, row_release, clear_release, sizeof(**out), (void **)out, n,
+                   &p, row_release, rfstore_clear_release, sizeof(**out), (void **)out, n,
                    "listing releases", err);
 }
 
@@ -1340,7 +1313,7 @@ static rf_rc pg_rollout_list(rf_store_tx *tx, const char *state, rf_store_rollou
     return pg_list(tx,
                    "SELECT " RO_COLS " FROM rollouts "
                    "WHERE $1::text IS NULL OR state = $1::text ORDER BY id",
-                   &p, row_rollout, clear_rollout, sizeof(**out), (void **)out, n,
+                   &p, row_rollout, rfstore_clear_rollout, sizeof(**out), (void **)out, n,
                    "listing rollouts", err);
 }
 
@@ -1419,7 +1392,7 @@ static rf_rc pg_log_read(rf_store_tx *tx, int64_t rollout_id, int64_t after, int
                    "SELECT " LOG_COLS " FROM rollout_log "
                    "WHERE rollout_id = $1 AND seq > $2 AND kind >= $3 "
                    "ORDER BY seq LIMIT $4::bigint",
-                   &p, row_log, clear_log, sizeof(**out), (void **)out, n,
+                   &p, row_log, rfstore_clear_log, sizeof(**out), (void **)out, n,
                    "reading a rollout log", err);
 }
 
@@ -1537,7 +1510,7 @@ static rf_rc pg_audit_read(rf_store_tx *tx, int64_t after, size_t limit, rf_stor
     return pg_list(tx,
                    "SELECT " AUDIT_COLS " FROM audit WHERE seq > $1 ORDER BY seq "
                    "LIMIT $2::bigint",
-                   &p, row_audit, clear_audit, sizeof(**out), (void **)out, n,
+                   &p, row_audit, rfstore_clear_audit, sizeof(**out), (void **)out, n,
                    "reading the audit log", err);
 }
 

@@ -505,14 +505,6 @@ static rf_rc row_inbox(sqlite3_stmt *s, void *dst, rf_err *err)
     return RF_OK;
 }
 
-static void audit_clear(rf_store_audit *a)
-{
-    free(a->actor);
-    free(a->action);
-    free(a->object);
-    free(a->detail);
-    memset(a, 0, sizeof(*a));
-}
 
 static rf_rc row_audit(sqlite3_stmt *s, void *dst, rf_err *err)
 {
@@ -532,30 +524,10 @@ static rf_rc row_audit(sqlite3_stmt *s, void *dst, rf_err *err)
     if (rc == RF_OK)
         rc = col_fixed(s, 7, a->hash, sizeof(a->hash), err);
     if (rc != RF_OK)
-        audit_clear(a);
+        rfstore_audit_clear(a);
     return rc;
 }
 
-/* Element cleanup for a list that fails half-way (members owned by rows). */
-static void clear_release(void *p)
-{
-    rf_store_release_free(p);
-}
-
-static void clear_rollout(void *p)
-{
-    rf_store_rollout_free(p);
-}
-
-static void clear_log(void *p)
-{
-    free(((rf_store_log *)p)->detail);
-}
-
-static void clear_audit(void *p)
-{
-    audit_clear(p);
-}
 
 /* The one row of a bound statement into *dst; RF_E_NOTFOUND (err not
  * filled: the caller names the thing) when there is none. Resets s. */
@@ -1340,7 +1312,7 @@ static rf_rc sq_release_list(rf_store_tx *tx, uint32_t channel, rf_store_release
         sq_done(s);
         return rc;
     }
-    return sq_list(tx, s, row_release, clear_release, sizeof(**out), (void **)out, n,
+    return sq_list(tx, s, row_release, rfstore_clear_release, sizeof(**out), (void **)out, n,
                    "listing releases", err);
 }
 
@@ -1438,7 +1410,7 @@ static rf_rc sq_rollout_list(rf_store_tx *tx, const char *state, rf_store_rollou
         sq_done(s);
         return rc;
     }
-    return sq_list(tx, s, row_rollout, clear_rollout, sizeof(**out), (void **)out, n,
+    return sq_list(tx, s, row_rollout, rfstore_clear_rollout, sizeof(**out), (void **)out, n,
                    "listing rollouts", err);
 }
 
@@ -1515,7 +1487,7 @@ static rf_rc sq_log_read(rf_store_tx *tx, int64_t rollout_id, int64_t after, int
         sq_done(s);
         return rc;
     }
-    return sq_list(tx, s, row_log, clear_log, sizeof(**out), (void **)out, n,
+    return sq_list(tx, s, row_log, rfstore_clear_log, sizeof(**out), (void **)out, n,
                    "reading a rollout log", err);
 }
 
@@ -1630,7 +1602,7 @@ static rf_rc sq_audit_read(rf_store_tx *tx, int64_t after, size_t limit, rf_stor
         sq_done(s);
         return rc;
     }
-    return sq_list(tx, s, row_audit, clear_audit, sizeof(**out), (void **)out, n,
+    return sq_list(tx, s, row_audit, rfstore_clear_audit, sizeof(**out), (void **)out, n,
                    "reading the audit log", err);
 }
 

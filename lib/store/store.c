@@ -817,16 +817,41 @@ rf_rc rf_store_inbox_take(rf_store_tx *tx, size_t limit, rf_store_inbox **out, s
 
 /* ---- audit --------------------------------------------------------------------------------- */
 
+void rfstore_audit_clear(rf_store_audit *a)
+{
+    free(a->actor);
+    free(a->action);
+    free(a->object);
+    free(a->detail);
+    memset(a, 0, sizeof(*a));
+}
+
+void rfstore_clear_release(void *p)
+{
+    rf_store_release_free(p);
+}
+
+void rfstore_clear_rollout(void *p)
+{
+    rf_store_rollout_free(p);
+}
+
+void rfstore_clear_log(void *p)
+{
+    free(((rf_store_log *)p)->detail);
+}
+
+void rfstore_clear_audit(void *p)
+{
+    rfstore_audit_clear(p);
+}
+
 void rf_store_audit_free_array(rf_store_audit *a, size_t n)
 {
     if (!a)
         return;
-    for (size_t i = 0; i < n; i++) {
-        free(a[i].actor);
-        free(a[i].action);
-        free(a[i].object);
-        free(a[i].detail);
-    }
+    for (size_t i = 0; i < n; i++)
+        rfstore_audit_clear(&a[i]);
     free(a);
 }
 

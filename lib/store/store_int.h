@@ -166,4 +166,12 @@ rf_rc rfstore_db_error(rf_store_tx *tx, rf_err *err, rf_rc rc, const char *fmt, 
  * `len`. RF_E_NOMEM leaves *arr as it was. */
 rf_rc rfstore_grow(void **arr, size_t *cap, size_t len, size_t elem);
 
+/* Element cleanup for a result list that fails half-way (the members a row
+ * owns), shared by the backends; and one audit entry's members. */
+void rfstore_clear_release(void *p);
+void rfstore_clear_rollout(void *p);
+void rfstore_clear_log(void *p);
+void rfstore_clear_audit(void *p);
+void rfstore_audit_clear(rf_store_audit *a);
+
 #endif
