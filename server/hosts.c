@@ -170,23 +170,12 @@ void rfd_hosts_refresh_seen(rfd_server *s)
 }
 
 /* Every host of the store into memory (a new rollout's fleet must include
- * hosts enrolled through other instances, checked in or not). */
+ * hosts enrolled through other instances, checked in or not): the load done
+ * at start, which skips the hosts known already. */
 void rfd_hosts_sync_all(rfd_server *s)
 {
-    rf_store_tx *tx;
     rf_err err;
-    if (rf_store_begin(s->store, 0, &tx, &err) != RF_OK)
-        return;
-    rf_store_host *hs = NULL;
-    size_t n = 0;
-    rf_rc rc = rf_store_host_list(tx, 0, &hs, &n, &err);
-    rf_store_rollback(tx);
-    if (rc) {
+    rf_err_clear(&err);
+    if (rfd_hosts_load(s, &err) != RF_OK)
         rfd_warn(s, "reading the hosts: %s", err.msg);
-        return;
-    }
-    for (size_t i = 0; i < n; i++)
-        if (!rfd_host_find(s, hs[i].id))
-            (void)rfd_host_add(s, &hs[i]);
-    free(hs);
 }

@@ -995,6 +995,7 @@ static rf_rc lead_one(rfd_server *s, rfd_rollout *ro, rf_store_inbox *in, size_t
     rf_store_policy *ps = NULL;
     size_t np = 0;
     uint32_t *tr = NULL, *co = NULL; /* this sweep's silent hosts, treated and control */
+    meas *ms = NULL;                 /* this tick's closed measurement window */
     /* Lock the log first: what follow() reads and what this tick appends are
      * then contiguous, whatever other instances and operators write. */
     rc = rf_store_rollout_lock(tx, ro->id, NULL, err);
@@ -1088,7 +1089,6 @@ static rf_rc lead_one(rfd_server *s, rfd_rollout *ro, rf_store_inbox *in, size_t
          * phase of its check-ins, so the treated hosts' share of it is
          * their share of the fleet when nothing is wrong. */
         if (now - ro->window_start >= window_of(ro)) {
-            meas *ms = NULL;
             size_t nms = 0;
             uint64_t det[2], rep[2];
             if (window_take(ro, det, rep, &ms, &nms) != RF_OK) {
@@ -1096,23 +1096,8 @@ static rf_rc lead_one(rfd_server *s, rfd_rollout *ro, rf_store_inbox *in, size_t
                 goto out;
             }
             ro->window_start = now;
-            for (size_t i = 0; i < nms; i++) {
-                if (ne == cap) {
-                    size_t nc2 = cap * 2;
-                    rf_store_log *ng = realloc(e, nc2 * sizeof(*e));
-                    if (!ng) {
-                        free(ms);
-                        rc = rf_err_set(err, RF_E_NOMEM, NULL, 0, 0, "out of memory");
-                        goto out;
-                    }
-                    memset(ng + cap, 0, (nc2 - cap) * sizeof(*e));
-                    e = ng;
-                    cap = nc2;
-                }
-                e[ne++] = (rf_store_log){ro->id, 0, now, ms[i].kind, ms[i].host, ms[i].treated,
-                                         ms[i].value, NULL};
-            }
-            free(ms);
+            for (size_t i = 0; i < nms; i++)
+                PUSH(ms[i].kind, ms[i].host, ms[i].treated, ms[i].value, NULL);
             if (det[0] + det[1] > 0 && rep[0] > 0 && rep[1] > 0) {
                 json_t *wd = json_pack("{s:I,s:I,s:I,s:I}", "treated", (json_int_t)det[1],
                                        "control", (json_int_t)det[0], "treated_checkins",
@@ -1205,6 +1190,7 @@ out:
     free(ps);
     free(tr);
     free(co);
+    free(ms);
     return rc;
 #undef PUSH
 }
