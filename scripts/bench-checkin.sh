@@ -24,6 +24,9 @@
 set -euo pipefail
 
 here=$(cd -- "$(dirname -- "$0")" && pwd)
+me=bench-checkin.sh
+# shellcheck source=scripts/server-lib.sh
+. "$here/server-lib.sh"
 
 usage() {
   echo "usage: scripts/bench-checkin.sh BUILD_DIR [--pg] [--rollout] [--hosts N] [--duration S] [--concurrency C]" >&2
@@ -67,29 +70,12 @@ tmp=$(mktemp -d /tmp/ringfence-bench.XXXXXX)
 server_pid=""
 pg_dir=""
 
-# Stop the server: SIGTERM, at most 30 s to exit, then SIGKILL. Prints how it
-# ended; returns 0 when it exited by itself with status 0.
+# Stop the server (server-lib.sh's stop_child); 0 when it exited cleanly.
 stop_server() {
   [ -n "$server_pid" ] || return 0
-  local pid=$server_pid rc=0 i
+  local pid=$server_pid
   server_pid=""
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < 300; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    echo "bench-checkin.sh: ringfenced (pid $pid) did not stop 30 s after SIGTERM; killed" >&2
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    return 1
-  fi
-  wait "$pid" 2>/dev/null || rc=$?
-  if [ "$rc" -ne 0 ]; then
-    echo "bench-checkin.sh: ringfenced exited with status $rc after SIGTERM" >&2
-    return 1
-  fi
-  return 0
+  stop_child "$pid" ringfenced
 }
 
 # shellcheck disable=SC2317 # called by the EXIT trap
@@ -102,33 +88,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 2' INT TERM
-
-# GET http://127.0.0.1:PORT/PATH to stdout, at most 5 s, no proxy.
-http_get() {
-  if command -v curl >/dev/null 2>&1; then
-    curl -sf --noproxy '*' --max-time 5 "http://127.0.0.1:$1$2"
-  else
-    python3 - "$1" "$2" <<'EOF'
-import sys, urllib.request
-o = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-sys.stdout.write(o.open("http://127.0.0.1:%s%s" % (sys.argv[1], sys.argv[2]), timeout=5).read().decode())
-EOF
-  fi
-}
-
-# A loopback port nothing listens on (the server may still lose it to a race:
-# start_server tries again).
-free_port() {
-  local p i
-  for ((i = 0; i < 50; i++)); do
-    p=$((20000 + RANDOM % 40000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      echo "$p"
-      return 0
-    fi
-  done
-  return 1
-}
 
 # Start `ringfenced serve` on a free port and wait (at most 30 s) for
 # /healthz. Sets server_pid and port.

@@ -22,6 +22,11 @@
 # stopped and removed on exit.
 set -euo pipefail
 
+here=$(cd -- "$(dirname -- "$0")" && pwd)
+me=soak.sh
+# shellcheck source=scripts/server-lib.sh
+. "$here/server-lib.sh"
+
 HOSTS=10000
 RATE=2000
 CONCURRENCY=8
@@ -74,29 +79,6 @@ tmp=$(mktemp -d /tmp/ringfence-soak.XXXXXX)
 server_pid=""
 bench_pid=""
 
-# Stop a child: SIGTERM, at most 30 s, then SIGKILL. Returns 0 when it
-# exited by itself with status 0.
-stop_child() { # PID NAME
-  local pid=$1 rc=0 i
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < 300; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    echo "soak.sh: $2 (pid $pid) did not stop 30 s after SIGTERM; killed" >&2
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    return 1
-  fi
-  wait "$pid" 2>/dev/null || rc=$?
-  if [ "$rc" -ne 0 ]; then
-    echo "soak.sh: $2 exited with status $rc after SIGTERM" >&2
-    return 1
-  fi
-  return 0
-}
-
 # shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
   if [ -n "$bench_pid" ]; then stop_child "$bench_pid" bench-checkin || true; fi
@@ -105,30 +87,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 2' INT TERM
-
-http_get() { # PORT PATH: the body on stdout, at most 5 s, no proxy
-  if command -v curl >/dev/null 2>&1; then
-    curl -sf --noproxy '*' --max-time 5 "http://127.0.0.1:$1$2"
-  else
-    python3 - "$1" "$2" <<'EOF'
-import sys, urllib.request
-o = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-sys.stdout.write(o.open("http://127.0.0.1:%s%s" % (sys.argv[1], sys.argv[2]), timeout=5).read().decode())
-EOF
-  fi
-}
-
-free_port() { # a loopback port nothing listens on
-  local p i
-  for ((i = 0; i < 50; i++)); do
-    p=$((20000 + RANDOM % 40000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      echo "$p"
-      return 0
-    fi
-  done
-  return 1
-}
 
 rss_kb() { # PID: VmRSS in kB, empty when the process is gone
   awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || true
