@@ -18,6 +18,7 @@
 #define RINGFENCE_AGENT_H
 
 #include "ringfence/channel.h"
+#include "ringfence/interp.h"
 #include "ringfence/ringfence.h"
 
 #ifdef __cplusplus
@@ -163,6 +164,23 @@ rf_rc rf_agent_guard_on_start(rf_agent_state *st, uint32_t max_starts,
  */
 rf_rc rf_agent_guard_confirm(rf_agent_state *st, uint16_t channel) RF_WUR;
 
+/*
+ * Revert the channel's trial now, as on_start does at the Nth start: for
+ * content that cannot even be loaded from its slot at start. The version
+ * becomes bad; *out says what was reverted and restored. RF_E_NOTFOUND if
+ * the channel has no trial; RF_E_USAGE on bad arguments.
+ */
+rf_rc rf_agent_guard_revert(rf_agent_state *st, uint16_t channel,
+                            rf_agent_action *out) RF_WUR;
+
+/*
+ * The control plane withdrew the channel's content (a rollback with nothing
+ * to go back to): nothing runs on it any more, with no last-known-good. The
+ * bad versions and the highest trusted version stay. RF_E_NOTFOUND if *st
+ * does not know the channel.
+ */
+rf_rc rf_agent_guard_remove(rf_agent_state *st, uint16_t channel) RF_WUR;
+
 /* ---- the A/B slots ------------------------------------------------------- */
 
 /*
@@ -189,6 +207,116 @@ rf_rc rf_agent_slot_write(const char *dir, uint16_t channel, char slot,
  */
 rf_rc rf_agent_slot_read(const char *dir, uint16_t channel, char slot,
                          rf_channel **ch, rf_err *err) RF_WUR;
+
+
+/* ---- health (lib/agent/health.c) ----------------------------------------- */
+
+/* Entries of "top_detections" in a check-in. */
+#define RF_AGENT_HEALTH_TOP 10u
+/* Distinct (channel, version, instance) detection counters kept; detections
+ * of further instances are still counted in the totals. */
+#define RF_AGENT_HEALTH_MAX_KEYS 65536u
+#define RF_AGENT_INSTANCE_ID_MAX 128u
+
+/*
+ * What the agent measures for its check-ins. Thread-safe: the event thread
+ * calls rf_agent_health_event / _detection while the check-in thread takes
+ * snapshots. Totals (events, detections) run from the agent's start; the
+ * per-event cost figures (mean, p50, p99) cover the window since the last
+ * snapshot that asked for a new window, so the gates see the cost of what
+ * runs now.
+ */
+typedef struct rf_agent_health rf_agent_health;
+
+typedef struct rf_agent_top {
+    uint16_t channel;
+    uint32_t version;
+    char instance[RF_AGENT_INSTANCE_ID_MAX]; /* truncated if longer */
+    uint64_t count;
+} rf_agent_top;
+
+typedef struct rf_agent_health_snap {
+    uint64_t events;      /* evaluated since start */
+    uint64_t detections;  /* since start */
+    uint64_t window_events;
+    uint64_t cpu_ns_mean; /* over the window; 0 when it saw no event */
+    uint64_t cpu_ns_p50;  /* from a log-linear histogram, within 1/16 */
+    uint64_t cpu_ns_p99;
+    uint32_t ntop;        /* most frequent first, ties by channel, instance */
+    rf_agent_top top[RF_AGENT_HEALTH_TOP];
+} rf_agent_health_snap;
+
+rf_rc rf_agent_health_new(rf_agent_health **out) RF_WUR;
+void rf_agent_health_free(rf_agent_health *h); /* NULL-safe */
+/* One event evaluated (against every active channel) in COST_NS. */
+void rf_agent_health_event(rf_agent_health *h, uint64_t cost_ns);
+/* One detection by INSTANCE of CHANNEL at content VERSION. */
+void rf_agent_health_detection(rf_agent_health *h, uint16_t channel, uint32_t version,
+                               const char *instance);
+/* Fill *out; with NEW_WINDOW, start a new cost window after reading. */
+void rf_agent_health_snapshot(rf_agent_health *h, int new_window,
+                              rf_agent_health_snap *out);
+/* This process's resident set size in KiB (/proc/self/statm), 0 if unknown. */
+uint64_t rf_agent_rss_kb(void);
+
+/* ---- event sources (lib/agent/events.c) ---------------------------------- */
+
+/*
+ * Where the agent's events come from (run --events SPEC):
+ *   "replay:FILE"     JSON lines (rf_event_parse) read once, as fast as they
+ *                     are evaluated; then the source is at its end
+ *   "stdin"           JSON lines from standard input, as they arrive
+ *   "synthetic:RATE"  RATE events per second (1..1000000), generated from a
+ *                     model of the content that runs (rf_agent_synth_model)
+ *   "none"            no events (the source is at its end at once)
+ * A line that does not parse is counted (rf_agent_source_bad) and skipped,
+ * never fatal.
+ */
+typedef struct rf_agent_source rf_agent_source;
+
+/* A synthetic event's shape: built from a channel (the template type it
+ * serves, field types taken from its criteria and embedded tests, and the
+ * inputs of up to 256 of its instances' expect-match tests) for a sensor
+ * that supplies NINPUTS inputs. Owns copies of what it needs; the channel
+ * may be freed afterwards. */
+typedef struct rf_agent_synth_model rf_agent_synth_model;
+rf_rc rf_agent_synth_model_new(const rf_channel *ch, uint32_t ninputs,
+                               rf_agent_synth_model **out) RF_WUR;
+void rf_agent_synth_model_free(rf_agent_synth_model *m); /* NULL-safe */
+
+/* One event handed to the evaluator. Valid until the next call of
+ * rf_agent_source_next on the same source. */
+typedef struct rf_agent_event {
+    uint64_t seq;              /* 1, 2, 3, ... per source, no gaps */
+    const char *template_type; /* NULL when the event does not say */
+    uint32_t ninputs;
+    const rf_input *inputs;
+} rf_agent_event;
+
+/* Open SPEC (above). RF_E_USAGE with a message for a bad spec, RF_E_IO for
+ * a replay file that cannot be opened. SEED makes synthetic events
+ * reproducible. */
+rf_rc rf_agent_source_open(const char *spec, uint64_t seed, rf_agent_source **out,
+                           rf_err *err) RF_WUR;
+void rf_agent_source_close(rf_agent_source *s); /* NULL-safe */
+
+/*
+ * The next event, waiting at most TIMEOUT_MS for it. RF_OK: *ev is set.
+ * RF_E_NOTFOUND: none arrived in time (try again).
+ * RF_E_IO: the source is at its end (replay file done, stdin closed, "none")
+ * and will give no more. MODEL (may be NULL) is what a synthetic source
+ * builds its events from: without one it gives background events of 20
+ * string inputs with no template type. Other sources ignore MODEL.
+ * Synthetic events: about 1 in 100 is an instance's expect-match test event
+ * (inputs outside the test filled with background values), the rest
+ * background values that match no instance's distinctive criteria by chance
+ * only; paced to RATE on the monotonic clock.
+ */
+rf_rc rf_agent_source_next(rf_agent_source *s, const rf_agent_synth_model *model,
+                           int timeout_ms, rf_agent_event *ev) RF_WUR;
+
+/* Lines that failed to parse and were skipped. */
+uint64_t rf_agent_source_bad(const rf_agent_source *s);
 
 #ifdef __cplusplus
 }

@@ -74,12 +74,18 @@ typedef struct rf_tuf_fetch_limits {
  * failure out is restored to its length at entry. A body shorter than its
  * Content-Length is an error; one longer is cut at the announced length. lim
  * NULL means no time limit (max_len still holds).
- * Implemented by rf_tuf_fetch_http (libcurl, http and https); the client takes
+ * Implemented by rf_tuf_fetch_http (libcurl, http and https; ctx NULL or a
+ * const rf_tuf_http_opts *); the client takes
  * any function of this shape, so a test or the agent can supply its own.
  */
 typedef rf_rc (*rf_tuf_fetch_fn)(void *ctx, const char *url, size_t max_len,
                                  const rf_tuf_fetch_limits *lim, rf_buf *out,
                                  rf_err *err);
+/* What rf_tuf_fetch_http takes as its ctx (NULL: the defaults). */
+typedef struct rf_tuf_http_opts {
+    const char *ca_file; /* PEM bundle that https servers must chain to;
+                            NULL: the system's trust store */
+} rf_tuf_http_opts;
 rf_rc rf_tuf_fetch_http(void *ctx, const char *url, size_t max_len,
                         const rf_tuf_fetch_limits *lim, rf_buf *out,
                         rf_err *err) RF_WUR;

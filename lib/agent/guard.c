@@ -63,6 +63,21 @@ rf_rc rf_agent_guard_begin_trial(rf_agent_state *st, uint16_t channel, char slot
     return RF_OK;
 }
 
+/* End C's trial: the last-known-good runs again and the trial's version is
+ * bad for good. begin_trial left room in bad for it. */
+static void revert_trial(rf_agent_chan *c, rf_agent_action *a)
+{
+    if (!in_bad(c, c->trial.version) && c->nbad < RF_AGENT_MAX_BAD)
+        c->bad[c->nbad++] = c->trial.version;
+    a->channel = c->channel;
+    a->reverted_version = c->trial.version;
+    a->restored_version = c->lkg_version;
+    c->active = c->lkg;
+    c->active_version = c->lkg_version;
+    c->has_trial = 0;
+    memset(&c->trial, 0, sizeof(c->trial));
+}
+
 rf_rc rf_agent_guard_on_start(rf_agent_state *st, uint32_t max_starts,
                               rf_agent_actions *out)
 {
@@ -81,17 +96,8 @@ rf_rc rf_agent_guard_on_start(rf_agent_state *st, uint32_t max_starts,
         if (c->trial.starts < max_starts)
             continue;
         /* N starts and no confirmation: the content is taken to be what
-         * crashes the agent. begin_trial left room in bad for this. */
-        if (!in_bad(c, c->trial.version) && c->nbad < RF_AGENT_MAX_BAD)
-            c->bad[c->nbad++] = c->trial.version;
-        rf_agent_action *a = &acts.a[acts.n++];
-        a->channel = c->channel;
-        a->reverted_version = c->trial.version;
-        a->restored_version = c->lkg_version;
-        c->active = c->lkg;
-        c->active_version = c->lkg_version;
-        c->has_trial = 0;
-        memset(&c->trial, 0, sizeof(c->trial));
+         * crashes the agent. */
+        revert_trial(c, &acts.a[acts.n++]);
     }
     *out = acts;
     return RF_OK;
@@ -110,6 +116,31 @@ rf_rc rf_agent_guard_confirm(rf_agent_state *st, uint16_t channel)
         c->highest_trusted = c->trial.version;
     c->active = c->lkg;
     c->active_version = c->lkg_version;
+    c->has_trial = 0;
+    memset(&c->trial, 0, sizeof(c->trial));
+    return RF_OK;
+}
+
+rf_rc rf_agent_guard_revert(rf_agent_state *st, uint16_t channel, rf_agent_action *out)
+{
+    if (!st || !out || channel == 0)
+        return RF_E_USAGE;
+    rf_agent_chan *c = find_mut(st, channel);
+    if (!c || !c->has_trial)
+        return RF_E_NOTFOUND;
+    revert_trial(c, out);
+    return RF_OK;
+}
+
+rf_rc rf_agent_guard_remove(rf_agent_state *st, uint16_t channel)
+{
+    if (!st || channel == 0)
+        return RF_E_USAGE;
+    rf_agent_chan *c = find_mut(st, channel);
+    if (!c)
+        return RF_E_NOTFOUND;
+    c->active = c->lkg = RF_AGENT_SLOT_NONE;
+    c->active_version = c->lkg_version = 0;
     c->has_trial = 0;
     memset(&c->trial, 0, sizeof(c->trial));
     return RF_OK;

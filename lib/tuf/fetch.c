@@ -202,7 +202,7 @@ static void restore(rf_buf *out, size_t len0, int oom0)
 rf_rc rf_tuf_fetch_http(void *ctx, const char *url, size_t max_len,
                         const rf_tuf_fetch_limits *lim, rf_buf *out, rf_err *err)
 {
-    (void)ctx;
+    const rf_tuf_http_opts *ho = ctx;
     if (!url || !out)
         return rf_err_set(err, RF_E_USAGE, NULL, 0, 0, "fetch: url and out are required");
     if (strnlen(url, RF_MAX_URL + 1) > RF_MAX_URL)
@@ -270,6 +270,8 @@ rf_rc rf_tuf_fetch_http(void *ctx, const char *url, size_t max_len,
     SETOPT(CURLOPT_HEADERDATA, &st);
     SETOPT(CURLOPT_WRITEFUNCTION, on_body);
     SETOPT(CURLOPT_WRITEDATA, &st);
+    if (ho && ho->ca_file)
+        SETOPT(CURLOPT_CAINFO, ho->ca_file);
     if (tmo_ms) {
         SETOPT(CURLOPT_TIMEOUT_MS, ms_to_long(tmo_ms));
         SETOPT(CURLOPT_CONNECTTIMEOUT_MS, ms_to_long(tmo_ms));
