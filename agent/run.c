@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <malloc.h>
 
 #include "agent.h"
 #include "ringfence/channel.h"
@@ -172,6 +173,7 @@ typedef struct agent {
     uint64_t starts;          /* agent starts since enrollment (run.json) */
     uint64_t load_failures;
     uint64_t last_activation_ms;
+    rf_agent_health_snap last_hs; /* what the last check-in reported */
     int64_t last_checkin_ok;
     char last_error[RF_ERR_MSG_MAX + 128];
     rf_rng rng;
@@ -410,6 +412,12 @@ static void write_run_json(agent *ag)
         "source_ended", atomic_load(&ag->source_ended), "load_failures",
         (json_int_t)ag->load_failures, "last_activation_ms",
         (json_int_t)ag->last_activation_ms, "channels", chs ? chs : json_array());
+    if (o) {
+        /* The cost window of the last check-in (per event, all channels). */
+        json_object_set_new(o, "cpu_ns_mean", json_integer((json_int_t)ag->last_hs.cpu_ns_mean));
+        json_object_set_new(o, "cpu_ns_p50", json_integer((json_int_t)ag->last_hs.cpu_ns_p50));
+        json_object_set_new(o, "cpu_ns_p99", json_integer((json_int_t)ag->last_hs.cpu_ns_p99));
+    }
     char *text = o ? json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
     json_decref(o);
     char *path = agent_path(ag->o->state, AGENT_RUN_FILE);
@@ -527,6 +535,7 @@ static int boot_guard(agent *ag)
              rf_interp_ninstances(r->ip));
         maybe_crash(ag, r->channel, r->version);
     }
+    malloc_trim(0);
     return 0;
 }
 
@@ -718,6 +727,7 @@ static void take_assignment(agent *ag, uint16_t channel, uint32_t version, const
         goto out;
     }
     uint32_t ninst = rf_interp_ninstances(r->ip);
+    size_t imem = rf_interp_memory(r->ip);
     swap_in(ag, channel, r);
     r = NULL;
     uint64_t now = rf_now_ns();
@@ -727,14 +737,17 @@ static void take_assignment(agent *ag, uint16_t channel, uint32_t version, const
     ci->loops_at_act = atomic_load(&ag->loops);
     ci->load_failed = 0;
     ci->refused = 0;
-    alog("channel %u: version %u active from slot %c on trial (%s, %u instances, %" PRIu64
-         " ms after download)",
-         channel, version, slot, kind, ninst, ag->last_activation_ms);
+    alog("channel %u: version %u active from slot %c on trial (%s, %u instances, %zu KiB, "
+         "%" PRIu64 " ms after download)",
+         channel, version, slot, kind, ninst, imem / 1024, ag->last_activation_ms);
 out:
     runtime_free(r);
     rf_channel_free(ch);
     free(buf);
     free(file);
+    /* The channel's parse tree, the file and the old interpreter are gone:
+     * give the pages back, so that idle RSS is what runs, not what ran. */
+    malloc_trim(0);
 }
 
 /* Trials that ran long enough become the last-known-good. Returns how many. */
@@ -771,6 +784,7 @@ static json_t *checkin_body(agent *ag)
 {
     rf_agent_health_snap hs;
     rf_agent_health_snapshot(ag->health, 1, &hs);
+    ag->last_hs = hs;
     json_t *content = json_array(), *bad = json_array(), *top = json_array(),
            *chs = json_array();
     uint64_t reverts = 0;

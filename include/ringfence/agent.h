@@ -19,6 +19,7 @@
 
 #include "ringfence/channel.h"
 #include "ringfence/interp.h"
+#include "ringfence/limits.h"
 #include "ringfence/ringfence.h"
 
 #ifdef __cplusplus
@@ -216,7 +217,7 @@ rf_rc rf_agent_slot_read(const char *dir, uint16_t channel, char slot,
 /* Distinct (channel, version, instance) detection counters kept; detections
  * of further instances are still counted in the totals. */
 #define RF_AGENT_HEALTH_MAX_KEYS 65536u
-#define RF_AGENT_INSTANCE_ID_MAX 128u
+#define RF_AGENT_INSTANCE_ID_MAX (RF_ID_MAX + 1u) /* an id and its NUL */
 
 /*
  * What the agent measures for its check-ins. Thread-safe: the event thread
