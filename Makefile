@@ -1,9 +1,14 @@
 # ringfence — the two commands of the README, and a few more for developers.
 #
-#   make demo    install what is missing, build, replay the 19 July content
-#                failure through every layer of ringfence, then simulate it
-#                at full scale (8.5 million hosts) shipped as it was and
-#                with ringfence, side by side
+#   make demo    install what is missing, build, then replay 19 July on a
+#                real fleet: ringfenced on SQLite and 120 ringfence-agent
+#                processes (examples/fleet: a good release to completion,
+#                the 19 July content refused, a crashing release halted by
+#                the gates from the agents' own reports), with a summary
+#                table and build/demo/report.html; then the same content
+#                through every layer of the pipeline, and simulated at full
+#                scale (8.5 million hosts), shipped as it was and with
+#                ringfence, side by side
 #   make test    install what is missing, build, run the whole suite: unit
 #                tests, CLI integration tests, fuzz-corpus replay — then all of
 #                it again built with AddressSanitizer + UBSan
@@ -11,6 +16,8 @@
 #   make bench   the interpreter benchmark at 10,000 instances
 #   make bench-checkin  ringfenced's check-in path: 100,000 hosts on loopback
 #                while a rollout progresses, on SQLite then on PostgreSQL
+#   make bench-agent  ringfence-agent with a 10,000-instance channel:
+#                activation, idle RSS and CPU, a swap during a replay
 #   make soak    10,000 hosts at 2,000 check-ins/s against a fresh ringfenced
 #                for SOAK_MINUTES (default 10); fails on a failed request or
 #                on memory growth over 20%
@@ -24,7 +31,7 @@ FUZZ_SECONDS ?= 600
 SOAK_MINUTES ?= 10
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build build-asan test test-release test-asan demo fuzz bench bench-checkin soak clean
+.PHONY: all deps build build-asan test test-release test-asan demo fuzz bench bench-checkin bench-agent soak clean
 
 all: build
 
@@ -54,6 +61,8 @@ test: test-release test-asan
 	@echo "make test: all suites passed (release and ASan+UBSan)"
 
 demo: build
+	@python3 examples/fleet/demo.py --build $(BUILD)
+	@echo
 	@examples/channel-291/demo.sh $(BUILD)/bin/ringfence
 	@echo
 	@examples/july19-sim/compare.sh $(BUILD)/bin/ringfence
@@ -70,6 +79,9 @@ bench: build
 bench-checkin: build
 	@scripts/bench-checkin.sh $(BUILD) --rollout
 	@scripts/bench-checkin.sh $(BUILD) --rollout --pg
+
+bench-agent: build
+	@python3 bench/agent.py --build $(BUILD)
 
 soak: build
 	@scripts/soak.sh $(BUILD) --minutes $(SOAK_MINUTES)
