@@ -293,7 +293,7 @@ static void take_command(agent *ag)
     ag->cmd_rt = old;
     ag->cmd_done = 1;
     atomic_store(&ag->cmd_pending, 0);
-    pthread_cond_signal(&ag->cv);
+    pthread_cond_broadcast(&ag->cv);
     pthread_mutex_unlock(&ag->mu);
     if (in)
         maybe_crash(ag, in->channel, in->version);
@@ -308,8 +308,15 @@ static void *event_thread(void *arg)
             take_command(ag);
         atomic_fetch_add(&ag->loops, 1);
         if (atomic_load(&ag->source_ended)) {
-            struct timespec d = {0, 50 * 1000000L};
-            nanosleep(&d, NULL);
+            /* Nothing to evaluate: sleep until a command comes (or a second
+             * passes), so an idle agent costs nothing. */
+            struct timespec dl;
+            clock_gettime(CLOCK_REALTIME, &dl);
+            dl.tv_sec += 1;
+            pthread_mutex_lock(&ag->mu);
+            if (!atomic_load(&ag->cmd_pending) && !g_stop)
+                pthread_cond_timedwait(&ag->cv, &ag->mu, &dl);
+            pthread_mutex_unlock(&ag->mu);
             continue;
         }
         const rf_agent_synth_model *model = ag->nrt ? ag->rt[0]->model : NULL;
@@ -366,6 +373,7 @@ static void swap_in(agent *ag, uint16_t channel, runtime *r)
     ag->cmd_rt = r;
     ag->cmd_done = 0;
     atomic_store(&ag->cmd_pending, 1);
+    pthread_cond_broadcast(&ag->cv); /* an idle event thread waits on it */
     while (!ag->cmd_done)
         pthread_cond_wait(&ag->cv, &ag->mu);
     runtime *old = ag->cmd_rt;
@@ -750,6 +758,23 @@ out:
     malloc_trim(0);
 }
 
+/* When the next trial becomes due for confirmation (rf_now_ns clock), or
+ * UINT64_MAX when none is running. */
+static uint64_t next_confirm_ns(agent *ag)
+{
+    uint64_t t = UINT64_MAX;
+    for (uint32_t i = 0; i < ag->st.nchannels; i++) {
+        const rf_agent_chan *c = &ag->st.ch[i];
+        chan_info *ci = info_of(ag, c->channel);
+        if (!c->has_trial || !ci || ci->running != c->trial.version)
+            continue;
+        uint64_t due = ci->activated_ns + (uint64_t)ag->o->confirm_after_s * 1000000000ull;
+        if (due < t)
+            t = due;
+    }
+    return t;
+}
+
 /* Trials that ran long enough become the last-known-good. Returns how many. */
 static int confirm_due(agent *ag)
 {
@@ -905,8 +930,6 @@ static int checkin(agent *ag, uint64_t *next_s)
                         &refreshed);
     }
 out:
-    if (ok && ag->last_error[0])
-        alog("%s", ag->last_error);
     json_decref(o);
     rf_buf_free(&resp);
     return ok;
@@ -1006,7 +1029,16 @@ int agent_run(const agent_run_opts *o)
     if (!ag->det)
         alog("cannot open the detections log %s: %s; detections are still counted",
              ag->det_path ? ag->det_path : "?", strerror(errno));
-    if (pthread_create(&th, NULL, event_thread, ag) != 0) {
+    /* The event thread blocks SIGTERM/SIGINT (it inherits this mask), so
+     * they interrupt the main thread's sleep. */
+    sigset_t sigs, old;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, &old);
+    int perr = pthread_create(&th, NULL, event_thread, ag);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (perr != 0) {
         alog("cannot start the event thread");
         goto out;
     }
@@ -1037,12 +1069,23 @@ int agent_run(const agent_run_opts *o)
             }
             write_run_json(ag);
         }
-        sleep_ms(50);
+        /* Sleep to the next thing to do; SIGTERM/SIGINT cut it short (the
+         * event thread blocks them, so they land here). A trial whose
+         * event loop has not moved yet is looked at again soon. */
+        uint64_t wake = next_at, due = next_confirm_ns(ag);
+        if (due < wake)
+            wake = due;
+        now = rf_now_ns();
+        uint64_t ms = wake > now ? (wake - now) / 1000000u + 1 : 0;
+        sleep_ms(ms > 1000 ? 1000 : ms < 20 ? 20 : ms);
     }
     alog("stopping (signal)");
     code = AGENT_EXIT_OK;
 out:
     g_stop = 1;
+    pthread_mutex_lock(&ag->mu);
+    pthread_cond_broadcast(&ag->cv);
+    pthread_mutex_unlock(&ag->mu);
     if (th_started)
         pthread_join(th, NULL);
     if (ag->health)
