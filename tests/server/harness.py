@@ -213,16 +213,22 @@ class Fixture:
         """The bytes of a channel-291 file compiled with content_version
         `version`: from c291-v4.yaml (good content) by default, or from
         `source` ("v5": the 19 July content the validator refuses; version 5
-        defaults to it)."""
+        defaults to it; or the path of another channel-291 YAML file, such
+        as examples/fleet/c291-v6.yaml)."""
         source = source or ("v5" if version == 5 else "v4")
         key = (version, source)
         if key not in self._rfc:
-            src = os.path.join(CHANNEL_DIR, "channels", "c291-%s.yaml" % source)
+            if source.endswith(".yaml"):
+                src = os.path.abspath(source)
+                tag = re.sub(r"[^A-Za-z0-9_.-]", "_", os.path.basename(source)[:-5])
+            else:
+                src = os.path.join(CHANNEL_DIR, "channels", "c291-%s.yaml" % source)
+                tag = "c291-" + source
             text, n = re.subn(r"(?m)^content_version: *\d+", "content_version: %d" % version,
                               read(src))
             assert n == 1, "no content_version line in " + src
-            y = os.path.join(self.dir, "c291-%s-as-v%d.yaml" % (source, version))
-            out = os.path.join(self.dir, "c291-%s-as-v%d.rfc" % (source, version))
+            y = os.path.join(self.dir, "%s-as-v%d.yaml" % (tag, version))
+            out = os.path.join(self.dir, "%s-as-v%d.rfc" % (tag, version))
             with open(y, "w") as f:
                 f.write(text)
             run([RINGFENCE, "-C", CHANNEL_DIR, "compile", y, "-o", out])
@@ -481,10 +487,11 @@ class World:
         return srv.call("POST", "/v1/releases", self.tok["author"],
                         self.fx.release_body(version, source))
 
-    def release(self, version, srv=None):
-        """Upload and approve a release; returns its id."""
+    def release(self, version, srv=None, source=None):
+        """Upload and approve a release (of `source`, as Fixture.channel_file
+        takes it); returns its id."""
         srv = srv or self.srv
-        st, v = self.upload(version, srv)
+        st, v = self.upload(version, srv, source)
         assert st == 201, (st, v)
         rid = v["id"]
         a = srv.ok("POST", "/v1/releases/%d/approve" % rid, self.tok["approver"])
