@@ -193,6 +193,7 @@ typedef struct agent {
     uint16_t cmd_channel;
     runtime *cmd_rt;   /* in: the runtime to install; out: the one it replaced */
     int cmd_done;
+    int ev_stopped; /* the event thread has left its loop (under mu) */
 } agent;
 
 static volatile sig_atomic_t g_stop;
@@ -270,10 +271,11 @@ static void rotate_detections(agent *ag)
              strerror(errno));
 }
 
-/* Take the pending command: install or remove one channel's runtime. */
-static void take_command(agent *ag)
+/* Carry out the pending command (install or remove one channel's runtime);
+ * called with ag->mu held, by the event thread, or by the main thread once
+ * the event thread has stopped. Returns the runtime installed, if any. */
+static runtime *apply_command(agent *ag)
 {
-    pthread_mutex_lock(&ag->mu);
     runtime *in = ag->cmd == CMD_INSTALL ? ag->cmd_rt : NULL;
     uint16_t chn = ag->cmd == CMD_INSTALL ? in->channel : ag->cmd_channel;
     runtime *old = NULL;
@@ -294,6 +296,13 @@ static void take_command(agent *ag)
     ag->cmd_done = 1;
     atomic_store(&ag->cmd_pending, 0);
     pthread_cond_broadcast(&ag->cv);
+    return in;
+}
+
+static void take_command(agent *ag)
+{
+    pthread_mutex_lock(&ag->mu);
+    runtime *in = apply_command(ag);
     pthread_mutex_unlock(&ag->mu);
     if (in)
         maybe_crash(ag, in->channel, in->version);
@@ -360,6 +369,11 @@ static void *event_thread(void *arg)
     }
     if (ag->det)
         fflush(ag->det);
+    /* A swap handed over while we were stopping must not wait for us. */
+    pthread_mutex_lock(&ag->mu);
+    ag->ev_stopped = 1;
+    pthread_cond_broadcast(&ag->cv);
+    pthread_mutex_unlock(&ag->mu);
     return NULL;
 }
 
@@ -374,8 +388,10 @@ static void swap_in(agent *ag, uint16_t channel, runtime *r)
     ag->cmd_done = 0;
     atomic_store(&ag->cmd_pending, 1);
     pthread_cond_broadcast(&ag->cv); /* an idle event thread waits on it */
-    while (!ag->cmd_done)
+    while (!ag->cmd_done && !ag->ev_stopped)
         pthread_cond_wait(&ag->cv, &ag->mu);
+    if (!ag->cmd_done) /* stopping (SIGTERM): nothing evaluates any more */
+        apply_command(ag);
     runtime *old = ag->cmd_rt;
     ag->cmd = CMD_NONE;
     ag->cmd_rt = NULL;

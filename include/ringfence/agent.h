@@ -240,7 +240,9 @@ typedef struct rf_agent_health_snap {
     uint64_t events;      /* evaluated since start */
     uint64_t detections;  /* since start */
     uint64_t window_events;
-    uint64_t cpu_ns_mean; /* over the window; 0 when it saw no event */
+    uint64_t cpu_ns_mean; /* over the window, samples above 16x the median
+                             counted as 16x the median (preemption, not
+                             content); 0 when the window saw no event */
     uint64_t cpu_ns_p50;  /* from a log-linear histogram, within 1/16 */
     uint64_t cpu_ns_p99;
     uint32_t ntop;        /* most frequent first, ties by channel, instance */

@@ -63,6 +63,7 @@ struct rf_agent_health {
     uint64_t w_sum; /* saturates instead of wrapping */
     uint64_t w_max;
     uint64_t hist[NBUCKETS];
+    uint64_t hsum[NBUCKETS]; /* the sum of each bucket's samples (saturating) */
     /* the detection table: nslots is a power of two, nkeys <= nslots / 2 */
     det_key *slots;
     uint32_t nslots;
@@ -111,6 +112,31 @@ static uint64_t percentile(const rf_agent_health *h, unsigned pct)
         }
     }
     return h->w_max; /* not reached: the buckets add up to w_events */
+}
+
+/* The window's mean with every sample above CPU_CAP_X times the median
+ * counted as CPU_CAP_X times the median. The cost is wall time on the event
+ * thread, so a sample now and then holds a preemption or an interrupt (a
+ * millisecond against an evaluation of a few microseconds), and one such
+ * sample among a hundred triples a window's plain mean: the gates would read
+ * the scheduler as content cost. Content that really costs more moves the
+ * whole distribution, median included, and shows undiminished. Exact but
+ * for the cap's own bucket, which is taken whole (at most 1/16 above the
+ * cap). Called locked, with w_events > 0. */
+#define CPU_CAP_X 16u
+static uint64_t robust_mean(const rf_agent_health *h, uint64_t p50)
+{
+    uint64_t cap = p50 > UINT64_MAX / CPU_CAP_X ? UINT64_MAX : p50 * CPU_CAP_X;
+    if (h->w_max <= cap || h->w_sum == UINT64_MAX)
+        return h->w_sum / h->w_events;
+    uint32_t cb = bucket_of(cap);
+    uint64_t sum = 0;
+    for (uint32_t b = 0; b < NBUCKETS; b++) {
+        uint64_t add = b <= cb ? h->hsum[b] : (h->hist[b] > UINT64_MAX / cap ? UINT64_MAX
+                                                                             : h->hist[b] * cap);
+        sum = sum + add < sum ? UINT64_MAX : sum + add;
+    }
+    return sum / h->w_events;
 }
 
 /* ---- the detection table ------------------------------------------------- */
@@ -219,6 +245,7 @@ void rf_agent_health_event(rf_agent_health *h, uint64_t cost_ns)
     if (cost_ns > h->w_max)
         h->w_max = cost_ns;
     h->hist[b]++;
+    h->hsum[b] = h->hsum[b] + cost_ns < h->hsum[b] ? UINT64_MAX : h->hsum[b] + cost_ns;
     pthread_mutex_unlock(&h->mu);
 }
 
@@ -301,8 +328,8 @@ void rf_agent_health_snapshot(rf_agent_health *h, int new_window, rf_agent_healt
     out->detections = h->detections;
     out->window_events = h->w_events;
     if (h->w_events > 0) {
-        out->cpu_ns_mean = h->w_sum / h->w_events;
         out->cpu_ns_p50 = percentile(h, 50);
+        out->cpu_ns_mean = robust_mean(h, out->cpu_ns_p50);
         out->cpu_ns_p99 = percentile(h, 99);
     }
     for (uint32_t i = 0; i < h->nslots; i++) {
@@ -331,6 +358,7 @@ void rf_agent_health_snapshot(rf_agent_health *h, int new_window, rf_agent_healt
         h->w_sum = 0;
         h->w_max = 0;
         memset(h->hist, 0, sizeof(h->hist));
+        memset(h->hsum, 0, sizeof(h->hsum));
     }
     pthread_mutex_unlock(&h->mu);
 }

@@ -88,7 +88,14 @@ static void test_random_distribution(void **state)
     qsort(v, N, sizeof(*v), cmp_u64);
     rf_agent_health_snap s;
     rf_agent_health_snapshot(h, 1, &s);
-    assert_int_equal(s.cpu_ns_mean, sum / N);
+    /* This spread is far wider than 16x the median, so the mean counts the
+     * samples above that as 16x the median (the cap's own bucket whole: at
+     * or above the exact capped mean, within 1/16 of it). */
+    uint64_t cap = s.cpu_ns_p50 * 16u, capped = 0;
+    for (size_t i = 0; i < N; i++)
+        capped += v[i] < cap ? v[i] : cap;
+    assert_true(s.cpu_ns_mean >= capped / N && s.cpu_ns_mean <= sum / N);
+    assert_true(s.cpu_ns_mean - capped / N <= capped / N / 16u);
     assert_within(s.cpu_ns_p50, exact_pct(v, N, 50));
     assert_within(s.cpu_ns_p99, exact_pct(v, N, 99));
 
@@ -182,6 +189,32 @@ static void test_windows_reset_totals_do_not(void **state)
     assert_int_equal(s.window_events, 50);
     assert_int_equal(s.cpu_ns_mean, 100);
     assert_within(s.cpu_ns_p99, 100);
+    rf_agent_health_free(h);
+}
+
+/* One preempted sample must not triple a window's mean; a real shift of the
+ * whole distribution must show in full. */
+static void test_mean_ignores_preemption(void **state)
+{
+    (void)state;
+    rf_agent_health *h = NULL;
+    assert_int_equal(rf_agent_health_new(&h), RF_OK);
+    rf_agent_health_snap s;
+    for (int i = 0; i < 99; i++)
+        rf_agent_health_event(h, 1000);
+    rf_agent_health_event(h, 1000000); /* a millisecond off the CPU */
+    rf_agent_health_snapshot(h, 1, &s);
+    assert_true(s.cpu_ns_mean > 1000 && s.cpu_ns_mean < 1500); /* plain mean: 10990 */
+    assert_true(s.cpu_ns_p99 >= 1000);
+    for (int i = 0; i < 100; i++)
+        rf_agent_health_event(h, i % 2 ? 3000 : 4000); /* content costing 3.5x */
+    rf_agent_health_snapshot(h, 1, &s);
+    assert_int_equal(s.cpu_ns_mean, 3500);
+    /* Costs spread wide (a multi-modal content) are not capped: all within 16x. */
+    for (int i = 0; i < 100; i++)
+        rf_agent_health_event(h, i < 60 ? 1000 : 15000);
+    rf_agent_health_snapshot(h, 1, &s);
+    assert_int_equal(s.cpu_ns_mean, (60 * 1000 + 40 * 15000) / 100);
     rf_agent_health_free(h);
 }
 
@@ -413,6 +446,7 @@ int main(void)
         cmocka_unit_test(test_random_distribution),
         cmocka_unit_test(test_small_and_extreme_values),
         cmocka_unit_test(test_windows_reset_totals_do_not),
+        cmocka_unit_test(test_mean_ignores_preemption),
         cmocka_unit_test(test_top_order_and_ties),
         cmocka_unit_test(test_instance_ids),
         cmocka_unit_test(test_key_limit),
