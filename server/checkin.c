@@ -408,8 +408,12 @@ void rfd_api_checkin(rfd_req *r)
         /* What the host measured since its last check-in (CPU per event,
          * detections) counts for the release only if it ran the release
          * then: a host that is told to take it now measured its old
-         * content. */
-        if (live)
+         * content. And only if it ran content of this channel at all: a
+         * host with none (before the channel's first release) detects
+         * nothing and costs nothing, which says nothing of what content
+         * does, and as control it made every first release look like a
+         * detection storm. */
+        if (live && ((took && runs) || runs_v > 0))
             rfd_measure(ro, idx, took && runs, d_det > 0 ? (uint64_t)d_det : 0,
                         d_ev > 0 && c.cpu_ns_mean > 0 ? (uint64_t)c.cpu_ns_mean : 0);
 
