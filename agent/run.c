@@ -16,6 +16,7 @@
  * thread, which frees it.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
@@ -24,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -546,9 +548,16 @@ static int boot_guard(agent *ag)
                 rc = load_slot(ag, c->channel, c->active, c->active_version, &r, &e);
         }
         if (rc != RF_OK) {
+            /* A slot that fails its checks is a local disk fault, not a
+             * fault of the version: forget the slot (bad versions and the
+             * highest trusted stay) so that the version is fetched through
+             * TUF again at the next check-in. */
             alog_err("the last-known-good content cannot be loaded", &e);
-            ci->load_failed = c->active_version;
-            ag->load_failures++;
+            uint32_t v = c->active_version;
+            if (rf_agent_guard_remove(&ag->st, c->channel) == RF_OK && !save_guard(ag))
+                alog("channel %u: slot dropped; version %u is fetched again at the next "
+                     "check-in",
+                     c->channel, v);
             continue;
         }
         ag->rt[ag->nrt++] = r;
@@ -998,6 +1007,7 @@ int agent_run(const agent_run_opts *o)
     int code = AGENT_EXIT_FAIL;
     pthread_t th;
     int th_started = 0;
+    int lock_fd = -1;
 
     rf_err e;
     if (agent_conf_load(o->state, &ag->conf, &e) != RF_OK) {
@@ -1009,6 +1019,26 @@ int agent_run(const agent_run_opts *o)
         goto out;
     }
     g_host_id = ag->conf.host_id;
+    /* One agent per state directory: a second one would count starts and
+     * write guard.json and the slots under the first. The lock lives as
+     * long as the process (a crash releases it). */
+    char *lock_path = agent_path(o->state, "run.lock");
+    lock_fd = lock_path ? open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600) : -1;
+    free(lock_path);
+    if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        json_t *run = NULL;
+        char *rp = agent_path(o->state, AGENT_RUN_FILE);
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        if (rp && rf_file_read(rp, 1u << 20, &buf, &len, NULL) == RF_OK)
+            run = json_loadb((const char *)buf, len, 0, NULL);
+        fprintf(stderr, AGENT_PROG ": %s is in use by another agent (pid %lld); not starting\n",
+                o->state, (long long)json_integer_value(json_object_get(run, "pid")));
+        json_decref(run);
+        free(buf);
+        free(rp);
+        goto out;
+    }
     if (ag->conf.has_ca) {
         ag->ca_path = agent_path(o->state, AGENT_CA_FILE);
         ag->http.ca_file = ag->ca_path;
@@ -1119,5 +1149,7 @@ out:
     agent_conf_free(&ag->conf);
     pthread_mutex_destroy(&ag->mu);
     pthread_cond_destroy(&ag->cv);
+    if (lock_fd >= 0)
+        close(lock_fd);
     return code;
 }
