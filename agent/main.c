@@ -237,10 +237,11 @@ static int cmd_enroll(int argc, char **argv)
     body = req ? json_dumps(req, JSON_COMPACT) : NULL;
     json_decref(req);
     conf.server = strip_slash(server);
-    url = conf.server ? malloc(strlen(conf.server) + 16) : NULL;
+    size_t url_len = conf.server ? strlen(conf.server) + 16 : 0;
+    url = conf.server ? malloc(url_len) : NULL;
     if (!body || !url)
         goto out;
-    sprintf(url, "%s/v1/enroll", conf.server);
+    snprintf(url, url_len, "%s/v1/enroll", conf.server);
     long status = 0;
     if (agent_http_json(url, ca ? ca_path : NULL, token, body, 15000, &status, &resp, &e) !=
         RF_OK) {
@@ -275,7 +276,7 @@ static int cmd_enroll(int argc, char **argv)
     if (tuf) {
         conf.tuf_url = strip_slash(tuf);
     } else if (conf.server && (conf.tuf_url = malloc(strlen(conf.server) + 8))) {
-        sprintf(conf.tuf_url, "%s/tuf", conf.server);
+        snprintf(conf.tuf_url, strlen(conf.server) + 8, "%s/tuf", conf.server);
     }
     if (!conf.token || !conf.tenant || !conf.group || !conf.hostname || !conf.sensor_version ||
         !conf.tuf_url)
@@ -376,18 +377,16 @@ static int cmd_run(int argc, char **argv)
             break;
         case 'f': {
             const char *p = "crash-on-content=";
-            char chs[16], vs[24];
+            char chs[16];
             const char *colon = strchr(optarg, ':');
             uint64_t chv = 0, ver = 0;
             size_t pl = strlen(p);
-            if (strncmp(optarg, p, pl) != 0 || !colon || (size_t)(colon - optarg - pl) >= sizeof(chs) ||
-                strlen(colon + 1) >= sizeof(vs))
+            if (strncmp(optarg, p, pl) != 0 || !colon || (size_t)(colon - optarg - pl) >= sizeof(chs))
                 return bad_usage("run: --fault must be crash-on-content=CHANNEL:VERSION, got '%s'",
                                  optarg);
             memcpy(chs, optarg + pl, (size_t)(colon - optarg) - pl);
             chs[colon - optarg - pl] = '\0';
-            strcpy(vs, colon + 1);
-            if (parse_u(chs, 1, 65535, &chv) || parse_u(vs, 1, UINT32_MAX, &ver))
+            if (parse_u(chs, 1, 65535, &chv) || parse_u(colon + 1, 1, UINT32_MAX, &ver))
                 return bad_usage("run: --fault crash-on-content needs CHANNEL 1..65535 and "
                                  "VERSION >= 1, got '%s'",
                                  optarg);

@@ -574,9 +574,9 @@ static int boot_guard(agent *ag)
 
 /* ---- updates ------------------------------------------------------------------ */
 
-static void refuse(agent *ag, chan_info *ci, uint32_t version, int final, const char *fmt, ...)
-    RF_PRINTF(5, 6);
-static void refuse(agent *ag, chan_info *ci, uint32_t version, int final, const char *fmt, ...)
+static void refuse(chan_info *ci, uint32_t version, int final, const char *fmt, ...)
+    RF_PRINTF(4, 5);
+static void refuse(chan_info *ci, uint32_t version, int final, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -586,7 +586,6 @@ static void refuse(agent *ag, chan_info *ci, uint32_t version, int final, const 
     ci->refused_final = final;
     ci->refused_at = time(NULL);
     alog("channel %u version %u refused: %s", ci->channel, version, ci->refused_why);
-    (void)ag;
 }
 
 static int is_bad(const rf_agent_chan *c, uint32_t v)
@@ -676,7 +675,7 @@ static void take_assignment(agent *ag, uint16_t channel, uint32_t version, const
         (ci->refused_final || time(NULL) - ci->refused_at < TUF_RETRY_S))
         return;
     if (gc && version < gc->highest_trusted && strcmp(kind, "rollback") != 0) {
-        refuse(ag, ci, version, 1, "below version %u, the highest this host has trusted (%s)",
+        refuse(ci, version, 1, "below version %u, the highest this host has trusted (%s)",
                gc->highest_trusted, kind);
         return;
     }
@@ -687,20 +686,20 @@ static void take_assignment(agent *ag, uint16_t channel, uint32_t version, const
     rf_tuf_target *t = NULL;
     rf_rc rc = rf_tuf_client_find_target(ag->tuf, target, &t, &e);
     if (rc != RF_OK) {
-        refuse(ag, ci, version, 0, "target %s is not backed by the signed TUF metadata: %s",
+        refuse(ci, version, 0, "target %s is not backed by the signed TUF metadata: %s",
                target, e.msg);
         return;
     }
     int rollback = 0;
     if (!custom_matches(t, channel, version, &rollback)) {
-        refuse(ag, ci, version, 0,
+        refuse(ci, version, 0,
                "the signed metadata of %s does not say channel %u version %u", target,
                channel, version);
         rf_tuf_target_free(t);
         return;
     }
     if (gc && version < gc->highest_trusted && !rollback) {
-        refuse(ag, ci, version, 1, "below version %u and not signed as a rollback",
+        refuse(ci, version, 1, "below version %u and not signed as a rollback",
                gc->highest_trusted);
         rf_tuf_target_free(t);
         return;
@@ -717,7 +716,7 @@ static void take_assignment(agent *ag, uint16_t channel, uint32_t version, const
     rf_tuf_target_free(t);
     free(ddir);
     if (rc != RF_OK) {
-        refuse(ag, ci, version, 0, "download of %s failed: %s", target, e.msg);
+        refuse(ci, version, 0, "download of %s failed: %s", target, e.msg);
         goto out;
     }
     uint64_t t_dl = rf_now_ns();
@@ -750,7 +749,7 @@ static void take_assignment(agent *ag, uint16_t channel, uint32_t version, const
     rc = rf_agent_guard_begin_trial(&ag->st, channel, slot, version,
                                     rollback ? RF_AGENT_TRIAL_ROLLBACK : 0);
     if (rc != RF_OK) {
-        refuse(ag, ci, version, 1, "the boot guard refuses it (%s)", rf_strerror(rc));
+        refuse(ci, version, 1, "the boot guard refuses it (%s)", rf_strerror(rc));
         goto out;
     }
     /* The trial is on disk before the content runs: if it crashes the agent,
