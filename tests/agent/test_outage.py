@@ -44,7 +44,7 @@ class OutageTest(A.AgentCase):
         srv, w = self.server()
         a = self.enrolled(srv, w, "outage")
         a.start(events="synthetic:200", confirm_after=1, max_backoff=MAX_BACKOFF)
-        w.start_rollout(A.release(w, 4))
+        ro = w.start_rollout(A.release(w, 4))
         a.wait_version(4, 30, lkg=4)
         srv.stop()
         mark = len(a.log_text())
@@ -69,7 +69,10 @@ class OutageTest(A.AgentCase):
         A.wait_for(lambda: (srv.metric("ringfenced_checkins_total") or 0) >= 1, A.T(10),
                    "the server answered a check-in")
         self.assertEqual(a.running(), 4)
-        # and takes content again
+        # and takes content again, once release 4's rollout (which the
+        # outage held up) has finished: a channel has one rollout at a time
+        A.wait_for(lambda: w.rollout(ro["id"])["state"] != "running", A.T(60),
+                   "rollout of release 4 settled")
         w.start_rollout(A.release(w, 6, new=True))
         a.wait_version(6, 30, lkg=6)
 
