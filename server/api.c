@@ -594,18 +594,6 @@ static int write_file(const char *dir, const char *name, const void *buf, size_t
     return ok ? 0 : -1;
 }
 
-static void rm_tree_flat(const char *dir)
-{
-    static const char *const names[] = {"baseline.rfc", "corpus/upload.jsonl", "corpus", NULL};
-    char p[600];
-    for (size_t i = 0; names[i]; i++) {
-        snprintf(p, sizeof(p), "%s/%s", dir, names[i]);
-        if (unlink(p) != 0)
-            (void)rmdir(p);
-    }
-    (void)rmdir(dir);
-}
-
 static void upload_release(rfd_req *r)
 {
     rfd_server *s = r->srv;
@@ -617,7 +605,6 @@ static void upload_release(rfd_req *r)
     size_t cl = 0;
     rf_workspace *ws = NULL;
     rf_channel *ch = NULL;
-    rf_report *rep = NULL;
     char *report = NULL, *manifests = NULL;
     char tmp[256];
     const char *tdir = getenv("TMPDIR");
@@ -744,34 +731,34 @@ static void upload_release(rfd_req *r)
             goto out;
         }
     }
-    rf_validate_opts vo;
-    rf_validate_opts_init(&vo);
-    vo.corpus_dir = cdir;
-    vo.baseline_path = bpath[0] ? bpath : NULL;
-    pthread_mutex_lock(&s->validate_mu);
-    rc = rf_validate_bytes(ws, cf, cl, "upload.rfc", &vo, &rep, &err);
-    pthread_mutex_unlock(&s->validate_mu);
-    if (rc) {
-        rfd_fail(r, 500, "the validator could not run: %s", err.msg);
+    /* The validator runs in a job of its own (validate.c): it forks. */
+    char up[600], mp[600];
+    if (write_file(tmp, "upload.rfc", cf, cl, up, sizeof(up)) ||
+        write_file(tmp, "manifests.json", manifests, strlen(manifests), mp, sizeof(mp))) {
+        rfd_fail(r, 500, "cannot write the upload for the validator");
         goto out;
     }
-    if (rf_report_to_json(rep, &report) != RF_OK) {
+    int passed = 0;
+    char first[600];
+    json_t *rj = NULL;
+    pthread_mutex_lock(&s->validate_mu);
+    rc = rfd_validate_release(s, tmp, &passed, &rj, first, sizeof(first), &err);
+    pthread_mutex_unlock(&s->validate_mu);
+    if (rc) {
+        char b[700];
+        rf_err_format(&err, b, sizeof(b));
+        rfd_fail(r, 500, "the validator could not run: %s", b);
+        goto out;
+    }
+    report = json_dumps(rj, JSON_COMPACT);
+    if (!report) {
+        json_decref(rj);
         rfd_fail(r, 503, "out of memory");
         goto out;
     }
-    json_error_t je;
-    json_t *rj = json_loads(report, 0, &je);
-    if (!rf_report_passed(rep)) {
+    if (!passed) {
         /* The first error, in words, and the whole report. */
-        char first[600] = "rejected";
-        for (uint32_t k = 0; k < rf_report_nfindings(rep); k++) {
-            rf_finding f;
-            if (rf_report_finding(rep, k, &f) == RF_OK && f.error) {
-                snprintf(first, sizeof(first), "[%s] %s", rf_stage_name(f.stage), f.message);
-                break;
-            }
-        }
-        rfd_fail_with(r, 422, json_pack("{s:o}", "report", rj ? rj : json_null()),
+        rfd_fail_with(r, 422, json_pack("{s:o}", "report", rj),
                       "the validator rejected channel %u version %u: %s", ch->channel,
                       ch->content_version, first);
         goto out;
@@ -820,14 +807,13 @@ static void upload_release(rfd_req *r)
     json_decref(jd);
 out:
     if (have_tmp)
-        rm_tree_flat(tmp);
+        rfd_validate_dir_remove(tmp);
     for (size_t k = 0; k < nprev; k++)
         rf_store_release_free(&prev[k]);
     free(prev);
     free(cf);
     free(manifests);
     free(report);
-    rf_report_free(rep);
     rf_channel_free(ch);
     rf_workspace_free(ws);
     json_decref(o);

@@ -20,6 +20,7 @@
 static const char usage_text[] =
     "usage: ringfenced init --db DB [--admin-name NAME]\n"
     "       ringfenced serve --db DB --listen HOST:PORT [options]\n"
+    "       ringfenced validate-job DIR   (run by serve for each release upload)\n"
     "\n"
     "The ringfence control plane. DB is a SQLite file path (or sqlite:PATH), or\n"
     "postgresql://USER@HOST:PORT/DATABASE for PostgreSQL.\n"
@@ -424,6 +425,8 @@ int main(int argc, char **argv)
         return cmd_init(argc - 1, argv + 1);
     if (strcmp(argv[1], "serve") == 0)
         return cmd_serve(argc - 1, argv + 1);
+    if (strcmp(argv[1], "validate-job") == 0)
+        return rfd_validate_job_main(argc - 1, argv + 1);
     fprintf(stderr, "ringfenced: unknown command '%s'\n(ringfenced --help for usage)\n", argv[1]);
     return 2;
 }

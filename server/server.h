@@ -283,6 +283,17 @@ void rfd_hosts_refresh_seen(rfd_server *s);
 /* Every host of the store into memory (before a rollout's fleet is taken). */
 void rfd_hosts_sync_all(rfd_server *s);
 
+/* validate.c: the release upload check, run as `ringfenced validate-job DIR`
+ * in a process of its own (the validator forks; this process has threads).
+ * DIR holds upload.rfc, manifests.json, corpus/ and optionally baseline.rfc.
+ * The job's stderr goes to the server's log. On RF_OK *passed is the
+ * verdict, first the first error in words and *report the validator's
+ * report (caller decrefs). */
+rf_rc rfd_validate_release(rfd_server *s, const char *dir, int *passed, json_t **report,
+                           char *first, size_t fn, rf_err *err);
+int rfd_validate_job_main(int argc, char **argv);
+void rfd_validate_dir_remove(const char *dir);
+
 /* rollouts.c */
 rf_rc rfd_rollouts_load(rfd_server *s, rf_err *err);
 void rfd_rollouts_free(rfd_server *s);

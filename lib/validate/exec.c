@@ -26,9 +26,13 @@
  * is one that would have read past the inputs on a real host: the second,
  * independent layer, proven on this content.
  *
- * fork() in a multi-threaded host (the server) is safe here because a child
- * only uses libringfence, malloc (which glibc makes fork-safe) and write(2),
- * and always ends with _exit().
+ * fork() is why the validator runs only in a single-threaded process
+ * (validate.c refuses otherwise): a child of a process with other threads
+ * inherits every lock they held at the fork and can wait on one forever.
+ * Under AddressSanitizer, whose allocator is not fork-safe, that hung
+ * children of the server until their wall-clock limit. ringfenced runs the
+ * validator as a job of its own (server/validate.c). A child always ends
+ * with _exit().
  */
 #include <errno.h>
 #include <fcntl.h>

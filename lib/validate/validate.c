@@ -925,6 +925,35 @@ static void run_free(rfval_run *v)
 }
 
 /*
+ * The threads of this process (from /proc/self/stat), 0 if unknown. The
+ * validator forks its jobs (exec.c), and a child forked from a process with
+ * other threads inherits the locks they held at that moment, and can wait
+ * on one forever (AddressSanitizer's allocator is such a lock; so is any
+ * library's). So it refuses to run in such a process: a multi-threaded host
+ * runs it in a process of its own, as ringfenced does (`validate-job`).
+ */
+static long process_threads(void)
+{
+    FILE *f = fopen("/proc/self/stat", "re");
+    if (!f)
+        return 0;
+    char buf[1024];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    /* "pid (comm) state ppid ..."; comm may hold anything, so count the
+     * fields after its last ')': num_threads is field 20, the 18th there. */
+    char *p = strrchr(buf, ')');
+    if (!p)
+        return 0;
+    p++;
+    for (int field = 3; field < 20 && p; field++) {
+        p = strchr(p + 1, ' ');
+    }
+    return p ? strtol(p + 1, NULL, 10) : 0;
+}
+
+/*
  * The common body of rf_validate_path and rf_validate_bytes. Exactly one of
  * path (a source to compile) and owned bytes (a binary, ownership taken) is
  * used.
@@ -933,6 +962,15 @@ static rf_rc validate(const rf_workspace *ws, const char *display, const char *s
                       uint8_t *bytes, size_t nbytes, const rf_err *read_err,
                       const rf_validate_opts *opts, rf_report **out, rf_err *err)
 {
+    long threads = process_threads();
+    if (threads > 1) {
+        free(bytes);
+        return rf_err_set(err, RF_E_USAGE, NULL, 0, 0,
+                          "the validator must run in a single-threaded process (it forks "
+                          "its checks); this one has %ld threads: run it in a process of "
+                          "its own",
+                          threads);
+    }
     rfval_run v;
     memset(&v, 0, sizeof(v));
     rf_rc rc = fill_opts(&v.o, opts, err);

@@ -51,9 +51,7 @@ import harness as H  # noqa: E402
 AGENT = os.path.abspath(
     os.environ.get("RINGFENCE_AGENT") or os.path.join(H.SOURCE_DIR, "build", "bin",
                                                       "ringfence-agent"))
-SANITIZE = os.environ.get("RF_SANITIZE", "").strip().lower() in ("1", "on", "true", "yes")
-# Waits (never assertions) stretch under the sanitizers.
-SLOW = 4.0 if SANITIZE else 1.0
+SANITIZE, SLOW, T = H.SANITIZE, H.SLOW, H.T
 
 CHANNEL = H.CHANNEL
 SENSOR = "7.16.18605"
@@ -84,8 +82,6 @@ NEW_INSTANCE = r"""
 """
 NEW_INSTANCE_ID = "c291-0722-appdata-pipe-server"
 APPDATA_IMAGE = "C:\\Users\\dana\\AppData\\Local\\Temp\\updater.exe"
-
-T = lambda s: s * SLOW  # noqa: E731  a wait of s seconds in this build
 
 
 def log(msg):

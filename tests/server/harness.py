@@ -76,6 +76,16 @@ waves:
 """
 
 # What a sanitizer writes when it finds something.
+SANITIZE = os.environ.get("RF_SANITIZE", "").strip().lower() in ("1", "on", "true", "yes")
+# Waits (never assertions) stretch under the sanitizers.
+SLOW = 4.0 if SANITIZE else 1.0
+
+
+def T(s):
+    """A wait of s seconds in this build."""
+    return s * SLOW
+
+
 SANITIZER_PATTERNS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer",
                       "ERROR: ThreadSanitizer", "WARNING: ThreadSanitizer")
 
@@ -285,8 +295,9 @@ class Server:
     directory by default) and the TUF repository outlive restarts."""
 
     def __init__(self, fx, name="srv", db=None, workdir=None, repo=None, tick_ms=200,
-                 threads=4, extra=()):
+                 threads=4, extra=(), env=None):
         self.fx = fx
+        self.env = dict(env or {})
         self.name = name
         self.dir = workdir or fx.new_dir(name)
         self.db = db or os.path.join(self.dir, "db.sqlite")
@@ -319,7 +330,7 @@ class Server:
             self.starts += 1
             log = os.path.join(self.dir, "%s.%d.log" % (self.name, self.starts))
             self.logs.append(log)
-            env = dict(os.environ)
+            env = dict(os.environ, **self.env)
             env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
             env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
             with open(log, "w") as lf:

@@ -6,6 +6,7 @@
  * the execution stage's child is made to crash, abort, spin and allocate
  * without bound to prove the validator survives and reports each.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -613,6 +614,49 @@ static void test_options_and_progress(void **state)
     assert_string_equal(rf_stage_status_name(RF_STATUS_NOT_RUN), "not_run");
 }
 
+/* A thread that waits until told to stop: the host has two threads. */
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;
+static int g_stop;
+
+static void *idle_thread(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&g_mu);
+    while (!g_stop)
+        pthread_cond_wait(&g_cv, &g_mu);
+    pthread_mutex_unlock(&g_mu);
+    return NULL;
+}
+
+/* The validator forks its checks, so it refuses to run in a process with
+ * other threads (whose locks a child would inherit); alone it runs. */
+static void test_refuses_threaded_host(void **state)
+{
+    (void)state;
+    size_t n;
+    uint8_t *buf = compile_bytes(CH("c291-v6.yaml"), &n);
+    rf_report *r = NULL;
+    rf_err e;
+    rf_err_clear(&e);
+    pthread_t t;
+    g_stop = 0;
+    assert_int_equal(pthread_create(&t, NULL, idle_thread, NULL), 0);
+    assert_int_equal(rf_validate_bytes(g_ws, buf, n, "upload.rfc", NULL, &r, &e), RF_E_USAGE);
+    assert_null(r);
+    assert_non_null(strstr(e.msg, "single-threaded"));
+    assert_non_null(strstr(e.msg, "2 threads"));
+    pthread_mutex_lock(&g_mu);
+    g_stop = 1;
+    pthread_cond_signal(&g_cv);
+    pthread_mutex_unlock(&g_mu);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(rf_validate_bytes(g_ws, buf, n, "upload.rfc", NULL, &r, &e), RF_OK);
+    assert_true(rf_report_passed(r));
+    rf_report_free(r);
+    free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -633,6 +677,7 @@ int main(void)
         cmocka_unit_test(test_differential_modest),
         cmocka_unit_test(test_json_report),
         cmocka_unit_test(test_options_and_progress),
+        cmocka_unit_test(test_refuses_threaded_host),
     };
     int rc = cmocka_run_group_tests(tests, group_setup, group_teardown);
     if (g_tmpdir[0]) {
