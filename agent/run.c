@@ -1137,6 +1137,11 @@ out:
         write_run_json(ag);
     for (uint32_t i = 0; i < ag->nrt; i++)
         runtime_free(ag->rt[i]);
+    /* A clean stop: the start it ends is taken back from each trial's
+     * count (a restarted service or a host shut down is not a crash). */
+    if (code == AGENT_EXIT_OK && rf_agent_guard_on_clean_stop(&ag->st) > 0 &&
+        save_guard(ag) == 0) /* if the save fails, this start counts: the safe side */
+        alog("clean stop: this start does not count against the trial");
     if (ag->det)
         fclose(ag->det);
     free(ag->det_path);

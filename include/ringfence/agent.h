@@ -159,6 +159,17 @@ rf_rc rf_agent_guard_on_start(rf_agent_state *st, uint32_t max_starts,
                               rf_agent_actions *out) RF_WUR;
 
 /*
+ * Call when the agent stops cleanly (a handled SIGTERM or SIGINT, after the
+ * event thread has stopped and the content is unloaded), then save: the
+ * start that ends this way is taken back from every trial's count, so that
+ * restarts of a service or shutdowns of a host during a trial do not mark
+ * good content bad. What the guard counts is starts that followed no clean
+ * stop: a crash, a kill, a power cut, a hang a watchdog ended. Returns the
+ * number of trials whose count went down; NULL-safe (0).
+ */
+uint32_t rf_agent_guard_on_clean_stop(rf_agent_state *st);
+
+/*
  * The channel's trial ran long enough: it becomes the last-known-good and
  * the highest trusted version rises to it if higher. RF_E_NOTFOUND if the
  * channel has no trial; RF_E_USAGE on bad arguments.

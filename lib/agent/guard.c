@@ -103,6 +103,23 @@ rf_rc rf_agent_guard_on_start(rf_agent_state *st, uint32_t max_starts,
     return RF_OK;
 }
 
+uint32_t rf_agent_guard_on_clean_stop(rf_agent_state *st)
+{
+    if (!st || st->nchannels > RF_AGENT_MAX_CHANNELS)
+        return 0;
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < st->nchannels; i++) {
+        rf_agent_chan *c = &st->ch[i];
+        /* starts is 0 for a trial this run began: its start was counted
+         * before the trial existed, so there is nothing to take back. */
+        if (c->has_trial && c->trial.starts > 0) {
+            c->trial.starts--;
+            n++;
+        }
+    }
+    return n;
+}
+
 rf_rc rf_agent_guard_confirm(rf_agent_state *st, uint16_t channel)
 {
     if (!st || channel == 0)

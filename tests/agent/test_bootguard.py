@@ -12,6 +12,10 @@
                 in bad, evaluating events. Once the server is back it
                 reports 6 bad, the rollout counts the host as reverted, and
                 the agent never runs 6 again.
+  clean stops   SIGTERM five times during a trial (a service restarted, a
+                host shut down): the trial goes on, its count back at 0 after
+                each stop, nothing is marked bad. Then kill -9 N times: those
+                count, and the Nth start reverts.
   torn guard    guard.json overwritten with garbage, cut in half or emptied
                 while the agent is stopped: status exits 1 and changes
                 nothing; the agent moves the file to STATE/quarantine/,
@@ -28,6 +32,11 @@ import agentlib as A  # noqa: E402
 
 H = A.H
 SIGABRT_EXIT = -6
+
+
+def this_run(a):
+    """run.json is the running process's (not left by the one before)."""
+    return a.run_json().get("pid") == a.pid()
 
 
 class BootGuardTest(A.AgentCase):
@@ -100,6 +109,48 @@ class BootGuardTest(A.AgentCase):
 
     def test_crash_loop_max_starts_2(self):
         self.crash_loop(2, kill_server=True)
+
+    def test_clean_stops_do_not_count(self):
+        # the real server only serves TUF here; a fake control plane assigns
+        srv, w = self.server(bootstrap=False)
+        w.bootstrap({"vendor": (True, None)})
+        A.release(w, 4)
+        A.release(w, 6, new=True)
+        fake = self.fake()
+        a, tok = self.enrolled_fake(fake, srv, "clean")
+        fake.assign[tok] = [A.assignment(4)]
+        a.start(events="synthetic:200", confirm_after=1)
+        a.wait_version(4, 30, lkg=4)
+        a.stop_ok()
+        # 6 on trial for far longer than the test runs
+        fake.assign[tok] = [A.assignment(6)]
+        a.start(events="synthetic:200", confirm_after=3600)
+        a.wait_version(6, 30)
+        for n in range(5):
+            a.stop_ok()
+            c = a.chan()
+            self.assertEqual((c["active_version"], c["trial"]["version"], c["trial"]["starts"],
+                              c["bad"]), (6, 6, 0, []), "after clean stop %d" % (n + 1))
+            if n:
+                self.assertIn("clean stop: this start does not count against the trial",
+                              H.read_log(a.logs[-1]))
+            a.start(events="synthetic:200", confirm_after=3600)
+            a.wait(lambda: this_run(a) and a.running() == 6 and a.events() > 0, 30,
+                   "6 runs again")
+            self.assertEqual(a.chan()["trial"]["starts"], 1)
+        # kill -9 is no clean stop: starts 2, 3 count, the third reverts
+        for n in (2, 3):
+            a.kill9()
+            a.start(events="synthetic:200", confirm_after=3600)
+            if n < 3:
+                a.wait(lambda: this_run(a) and a.running() == 6, 30,
+                       "6 runs after kill %d" % (n - 1))
+                self.assertEqual(a.chan()["trial"]["starts"], n)
+        a.wait(lambda: this_run(a) and a.running() == 4 and a.chan()["bad"] == [6], 30,
+               "reverted to 4 at the third unclean start")
+        self.assertRegex(a.log_text(), r"boot guard: channel 291 version 6 did not survive 3 "
+                                       r"starts; reverted to last-known-good version 4")
+        a.stop_ok()
 
     def test_torn_guard(self):
         # the real server only serves TUF here; a fake control plane assigns

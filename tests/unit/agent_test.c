@@ -601,6 +601,47 @@ static void test_guard_same_version_keeps_count(void **state)
     assert_int_equal(rf_agent_state_find(&st, CH)->trial.version, 5);
 }
 
+/* Clean stops do not count: any number of them during a trial leaves it
+ * on trial; crashes among them still revert at the Nth unclean start. */
+static void test_guard_clean_stops_do_not_count(void **state)
+{
+    (void)state;
+    rf_agent_state st;
+    rf_agent_actions acts;
+    rf_agent_state_init(&st);
+    assert_int_equal(rf_agent_guard_on_clean_stop(NULL), 0);
+    assert_int_equal(rf_agent_guard_begin_trial(&st, CH, 'a', 1, 0), RF_OK);
+    assert_int_equal(rf_agent_guard_confirm(&st, CH), RF_OK);
+    assert_int_equal(rf_agent_guard_begin_trial(&st, CH, 'b', 2, 0), RF_OK);
+    /* the run that began the trial stops cleanly: its start was counted
+     * before the trial existed, so nothing to take back */
+    assert_int_equal(rf_agent_guard_on_clean_stop(&st), 0);
+    assert_int_equal(rf_agent_state_find(&st, CH)->trial.starts, 0);
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(rf_agent_guard_on_start(&st, 3, &acts), RF_OK);
+        assert_int_equal(acts.n, 0);
+        assert_int_equal(rf_agent_guard_on_clean_stop(&st), 1);
+    }
+    const rf_agent_chan *c = rf_agent_state_find(&st, CH);
+    assert_true(c->has_trial);
+    assert_int_equal(c->trial.starts, 0);
+    assert_int_equal(c->nbad, 0);
+    /* two crashes, a clean stop between them, then the third crash */
+    assert_int_equal(rf_agent_guard_on_start(&st, 3, &acts), RF_OK); /* crashes */
+    assert_int_equal(rf_agent_guard_on_start(&st, 3, &acts), RF_OK); /* stops */
+    assert_int_equal(rf_agent_guard_on_clean_stop(&st), 1);
+    assert_int_equal(rf_agent_guard_on_start(&st, 3, &acts), RF_OK); /* crashes */
+    assert_int_equal(acts.n, 0);
+    assert_int_equal(rf_agent_guard_on_start(&st, 3, &acts), RF_OK);
+    assert_int_equal(acts.n, 1);
+    assert_int_equal(acts.a[0].reverted_version, 2);
+    c = rf_agent_state_find(&st, CH);
+    assert_false(c->has_trial);
+    assert_int_equal(c->active_version, 1);
+    /* no trial: nothing to take back */
+    assert_int_equal(rf_agent_guard_on_clean_stop(&st), 0);
+}
+
 static void test_guard_limits(void **state)
 {
     (void)state;
@@ -844,6 +885,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_guard_confirm_keeps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_guard_rollback_rule, setup, teardown),
         cmocka_unit_test_setup_teardown(test_guard_same_version_keeps_count, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_guard_clean_stops_do_not_count, setup, teardown),
         cmocka_unit_test_setup_teardown(test_guard_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slots_write_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slots_alternate, setup, teardown),
