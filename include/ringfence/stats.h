@@ -69,9 +69,11 @@ int rf_cusum_bern_add(rf_cusum_bern *c, int bad);
  * Gaussian mean-shift CUSUM for a per-host measurement x (log of per-event
  * CPU cost) against the control group's running mean and standard deviation
  * (Welford): an observation adds (d/s^2) * (x - mu - d/2) where d is the
- * shift to detect (ln 1.5: 50% more CPU per event). Treated observations are
- * tested; control observations only update mu and s. Needs min_control
- * control observations before it tests anything.
+ * shift to detect (ln 1.5: 50% more CPU per event), with x - mu clipped to
+ * +-max(3 s, 2 d) (Huber) so that one report from a heavy tail cannot
+ * outweigh many. Treated observations are tested; control observations
+ * only update mu and s. Needs min_control control observations before it
+ * tests anything.
  */
 typedef struct rf_cusum_mean {
     double shift, h, s, s_max;

@@ -119,7 +119,19 @@ int rf_cusum_mean_add(rf_cusum_mean *c, int treated, double x)
     double sd = rf_cusum_mean_sd(c);
     if (sd < c->sd_floor)
         sd = c->sd_floor;
-    double inc = (c->shift / (sd * sd)) * (x - c->mu - c->shift / 2.0);
+    /* Huber's clipping: a deviation counts at most max(3 sd, 2 shifts).
+     * Real per-event costs are heavy-tailed (an evaluation after the
+     * process was descheduled runs on cold caches), and one report far out
+     * in the tail would otherwise add as much as several reports of a real
+     * shift: on 120 agents sharing 2 cores it halted good releases. A real
+     * shift moves every report and still adds up; a tenfold one still
+     * alarms within a few reports (2 shifts above the mean is 2.25x). */
+    double d = x - c->mu, clip = 3.0 * sd > 2.0 * c->shift ? 3.0 * sd : 2.0 * c->shift;
+    if (d > clip)
+        d = clip;
+    else if (d < -clip)
+        d = -clip;
+    double inc = (c->shift / (sd * sd)) * (d - c->shift / 2.0);
     step(&c->s, &c->s_max, inc, c->h, &c->alarmed);
     return c->alarmed;
 }

@@ -82,6 +82,27 @@ static void test_stats_known_values(void **state)
         k++;
     assert_true(m.alarmed);
     assert_true(k < 3); /* ten times the CPU: at once */
+
+    /* Heavy tails: control and treated alike, 1 report in 20 seven times
+     * the others (an evaluation on cold caches), and among the treated a
+     * burst of three reports at twenty times. Unclipped, that burst took
+     * the CUSUM to 18.9 against a threshold of 11.5; clipped, to 7.4. */
+    rf_cusum_mean_init(&m, log(1.5), 1e-5, 10, 0.05);
+    for (int i = 0; i < 200; i++)
+        rf_cusum_mean_add(&m, 0, log(7000.0) + ((i % 2) ? 0.075 : -0.075) +
+                                     (i % 20 == 0 ? log(7.0) : 0.0));
+    for (int i = 0; i < 2000; i++) {
+        double tail = i >= 1000 && i < 1003 ? log(20.0) : i % 20 == 0 ? log(7.0) : 0.0;
+        rf_cusum_mean_add(&m, 1, log(7000.0) + ((i % 2) ? 0.075 : -0.075) + tail);
+    }
+    assert_false(m.alarmed);
+    /* ... and a real 1.5x shift of every report still alarms, soon */
+    k = 0;
+    while (!rf_cusum_mean_add(&m, 1, log(7000.0 * 1.5) + ((k % 2) ? 0.075 : -0.075)) &&
+           k < 200)
+        k++;
+    assert_true(m.alarmed);
+    assert_true(k < 100);
 }
 
 /* ---- hand-made fleets --------------------------------------------------------- */
