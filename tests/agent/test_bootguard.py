@@ -110,18 +110,26 @@ class BootGuardTest(A.AgentCase):
     def test_crash_loop_max_starts_2(self):
         self.crash_loop(2, kill_server=True)
 
-    def test_clean_stops_do_not_count(self):
-        # the real server only serves TUF here; a fake control plane assigns
+    def stopped_on_4(self, name, also=()):
+        """An agent that took release 4 (and confirmed it), then stopped.
+        The real server only serves TUF here (4 and the releases ALSO, 6
+        with the new content); a fake control plane assigns. Returns the
+        agent, the fake and the agent's token."""
         srv, w = self.server(bootstrap=False)
         w.bootstrap({"vendor": (True, None)})
         A.release(w, 4)
-        A.release(w, 6, new=True)
+        for v in also:
+            A.release(w, v, new=v == 6)
         fake = self.fake()
-        a, tok = self.enrolled_fake(fake, srv, "clean")
+        a, tok = self.enrolled_fake(fake, srv, name)
         fake.assign[tok] = [A.assignment(4)]
         a.start(events="synthetic:200", confirm_after=1)
         a.wait_version(4, 30, lkg=4)
         a.stop_ok()
+        return a, fake, tok
+
+    def test_clean_stops_do_not_count(self):
+        a, fake, tok = self.stopped_on_4("clean", also=(6,))
         # 6 on trial for far longer than the test runs
         fake.assign[tok] = [A.assignment(6)]
         a.start(events="synthetic:200", confirm_after=3600)
@@ -153,16 +161,7 @@ class BootGuardTest(A.AgentCase):
         a.stop_ok()
 
     def test_torn_guard(self):
-        # the real server only serves TUF here; a fake control plane assigns
-        srv, w = self.server(bootstrap=False)
-        w.bootstrap({"vendor": (True, None)})
-        A.release(w, 4)
-        fake = self.fake()
-        a, tok = self.enrolled_fake(fake, srv, "torn")
-        fake.assign[tok] = [A.assignment(4)]
-        a.start(events="synthetic:200", confirm_after=1)
-        a.wait_version(4, 30, lkg=4)
-        a.stop_ok()
+        a, _fake, _tok = self.stopped_on_4("torn")
         good = H.read(a.path("guard.json"), "rb")
         qdir = a.path("quarantine")
         for n, torn in enumerate([b"\x00\x17garbage{{{ not json", good[:len(good) // 2], b""]):
