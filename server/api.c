@@ -648,6 +648,8 @@ static void upload_release(rfd_req *r)
     json_decref(ms);
     rf_err err;
     rf_err_clear(&err);
+    /* Loaded here only to answer 422 at once; the validation job loads
+     * its own copy from manifests.json. */
     if (!manifests || rfd_release_workspace(manifests, &ws, &err) != RF_OK) {
         char b[700];
         rf_err_format(&err, b, sizeof(b));

@@ -262,11 +262,12 @@ rf_rc rfd_validate_release(rfd_server *s, const char *dir, int *passed, json_t *
         return rc;
     int status = 0;
     int w = wait_job(pid, &status);
+    int wait_errno = errno;
     char why[400];
     job_log(s, dir, why, sizeof(why));
     if (w < 0)
         return rf_err_set(err, RF_E_IO, NULL, 0, 0, "waiting for the validation job: %s",
-                          strerror(errno));
+                          strerror(wait_errno));
     if (w > 0)
         return rf_err_set(err, RF_E_IO, NULL, 0, 0,
                           "the validation job ran for over %d s and was killed",
@@ -298,8 +299,8 @@ rf_rc rfd_validate_release(rfd_server *s, const char *dir, int *passed, json_t *
     return RF_OK;
 }
 
-/* Remove a job directory: its files, corpus/ and its files, then itself
- * (whatever a job that died half-way left, such as result.json.tmp.PID). */
+/* Remove a job directory: corpus/ and its files, the other files, then
+ * the directory itself, whatever a job that died half-way left there. */
 void rfd_validate_dir_remove(const char *dir)
 {
     char sub[600];

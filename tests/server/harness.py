@@ -75,7 +75,6 @@ waves:
   - {name: ga-100%,       ring: ga,       fraction: 100%, bake: 3s, emergency_bake: 2s, min_reports: 0}
 """
 
-# What a sanitizer writes when it finds something.
 SANITIZE = os.environ.get("RF_SANITIZE", "").strip().lower() in ("1", "on", "true", "yes")
 # Waits (never assertions) stretch under the sanitizers.
 SLOW = 4.0 if SANITIZE else 1.0
@@ -86,6 +85,7 @@ def T(s):
     return s * SLOW
 
 
+# What a sanitizer writes when it finds something.
 SANITIZER_PATTERNS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer",
                       "ERROR: ThreadSanitizer", "WARNING: ThreadSanitizer")
 
